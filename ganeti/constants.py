@@ -116,3 +116,260 @@ DEFAULT_BRIDGE: Final = "xen-br0"
 # Files whose content may be uploaded to a node with upload_file: names relative to the
 # data dir (or absolute system paths); see Paths.upload_whitelist().
 SSCONF_MAX_SIZE: Final = 128 * 1024
+
+# --- Configuration objects: built-in parameter defaults (added with ganeti/objects.py) ---
+# Objects store overrides only; these are the bottom of every "fill" chain.
+
+FIRST_DRBD_PORT: Final = 11000
+LAST_DRBD_PORT: Final = 14999
+DRBD_META_SIZE: Final = 128
+VALID_DISK_MODES: Final = frozenset({DISK_RDWR, DISK_RDONLY})
+VALID_ADMIN_SOURCES: Final = frozenset({ADMIN_SOURCE, USER_SOURCE})
+VALID_IP_FAMILIES: Final = frozenset({IP4_FAMILY, IP6_FAMILY})
+PP_DEFAULT: Final = "default"
+
+# Backend parameters.
+BE_MINMEM: Final = "minmem"
+BE_MAXMEM: Final = "maxmem"
+BE_MEMORY: Final = "memory"  # legacy alias of maxmem
+BE_VCPUS: Final = "vcpus"
+BE_AUTO_BALANCE: Final = "auto_balance"
+BE_ALWAYS_FAILOVER: Final = "always_failover"
+BE_SPINDLE_USE: Final = "spindle_use"
+BEC_DEFAULTS: Final[dict[str, object]] = {
+    BE_MINMEM: 128,
+    BE_MAXMEM: 128,
+    BE_VCPUS: 1,
+    BE_AUTO_BALANCE: True,
+    BE_ALWAYS_FAILOVER: False,
+    BE_SPINDLE_USE: 1,
+}
+
+# Node parameters.
+ND_OOB_PROGRAM: Final = "oob_program"
+ND_SPINDLE_COUNT: Final = "spindle_count"
+ND_EXCLUSIVE_STORAGE: Final = "exclusive_storage"
+ND_OVS: Final = "ovs"
+ND_OVS_NAME: Final = "ovs_name"
+ND_OVS_LINK: Final = "ovs_link"
+ND_SSH_PORT: Final = "ssh_port"
+ND_CPU_SPEED: Final = "cpu_speed"
+NDC_DEFAULTS: Final[dict[str, object]] = {
+    ND_OOB_PROGRAM: "",
+    ND_SPINDLE_COUNT: 1,
+    ND_EXCLUSIVE_STORAGE: False,
+    ND_OVS: False,
+    ND_OVS_NAME: "switch1",
+    ND_OVS_LINK: "",
+    ND_SSH_PORT: 22,
+    ND_CPU_SPEED: 1.0,
+}
+
+# NIC parameters.
+NIC_MODE: Final = "mode"
+NIC_LINK: Final = "link"
+NIC_VLAN: Final = "vlan"
+NICC_DEFAULTS: Final[dict[str, object]] = {
+    NIC_MODE: NIC_MODE_BRIDGED,
+    NIC_LINK: DEFAULT_BRIDGE,
+    NIC_VLAN: "",
+}
+
+# Hypervisor parameters; keys in HVC_GLOBALS can only be set cluster-wide.
+HV_MIGRATION_PORT: Final = "migration_port"
+HV_MIGRATION_BANDWIDTH: Final = "migration_bandwidth"
+HV_MIGRATION_MODE: Final = "migration_mode"
+HV_XEN_CMD: Final = "xen_cmd"
+HVC_GLOBALS: Final = frozenset(
+    {HV_MIGRATION_PORT, HV_MIGRATION_BANDWIDTH, HV_MIGRATION_MODE, HV_XEN_CMD}
+)
+HT_MIGRATION_LIVE: Final = "live"
+HT_MIGRATION_NONLIVE: Final = "non-live"
+
+_XEN_COMMON: Final[dict[str, object]] = {
+    "cpu_mask": "all",
+    "cpu_cap": 0,
+    "cpu_weight": 256,
+    "reboot_behavior": "reboot",
+    "vif_script": "",
+    "cpuid": "",
+    "soundhw": "",
+    HV_MIGRATION_PORT: 8002,
+    HV_XEN_CMD: "xl",
+}
+HVC_DEFAULTS: Final[dict[str, dict[str, object]]] = {
+    HT_KVM: {
+        "kernel_path": "",
+        "initrd_path": "",
+        "kernel_args": "ro",
+        "root_path": "/dev/vda1",
+        "acpi": True,
+        "serial_console": True,
+        "serial_speed": 38400,
+        "vnc_bind_address": "",
+        "vnc_tls": False,
+        "vnc_password_file": "",
+        "spice_bind": "",
+        "boot_order": "disk",
+        "cdrom_image_path": "",
+        "nic_type": "paravirtual",
+        "disk_type": "paravirtual",
+        "disk_cache": "default",
+        "disk_aio": "threads",
+        "security_model": "none",
+        "security_domain": "",
+        "kvm_flag": "",
+        "vhost_net": False,
+        "virtio_net_queues": 1,
+        "use_chroot": False,
+        "use_localtime": False,
+        "cpu_type": "",
+        "cpu_mask": "all",
+        "cpu_cores": 0,
+        "cpu_threads": 0,
+        "cpu_sockets": 0,
+        "mem_path": "",
+        "machine_version": "",
+        "kvm_extra": "",
+        "keymap": "",
+        "usb_mouse": "",
+        "reboot_behavior": "reboot",
+        "user_shutdown": False,
+        "migration_downtime": 30,
+        HV_MIGRATION_PORT: 8102,
+        HV_MIGRATION_BANDWIDTH: 32,
+        HV_MIGRATION_MODE: HT_MIGRATION_LIVE,
+    },
+    HT_XEN_PVM: {
+        **_XEN_COMMON,
+        "kernel_path": "/boot/vmlinuz-xenU",
+        "initrd_path": "",
+        "kernel_args": "ro",
+        "root_path": "/dev/xvda1",
+        "use_bootloader": False,
+        "bootloader_path": "",
+        "bootloader_args": "",
+        "blockdev_prefix": "sd",
+        HV_MIGRATION_MODE: HT_MIGRATION_LIVE,
+    },
+    HT_XEN_HVM: {
+        **_XEN_COMMON,
+        "kernel_path": "/usr/lib/xen/boot/hvmloader",
+        "device_model": "/usr/lib/xen/bin/qemu-dm",
+        "boot_order": "cd",
+        "cdrom_image_path": "",
+        "nic_type": "rtl8139",
+        "disk_type": "paravirtual",
+        "vnc_bind_address": "0.0.0.0",
+        "vnc_password_file": "",
+        "acpi": True,
+        "pae": True,
+        "use_localtime": False,
+        "blockdev_prefix": "hd",
+        HV_MIGRATION_MODE: HT_MIGRATION_NONLIVE,
+    },
+    HT_LXC: {
+        "cpu_mask": "",
+        "lxc_cgroup_use": "",
+        "lxc_devices": "c 1:3 rw,c 1:5 rw,c 1:7 rw,c 1:8 rw,c 1:9 rw,c 5:0 rw,c 5:1 rw,"
+        "c 5:2 rw,c 136:* rw",
+        "lxc_drop_capabilities": "mac_override,sys_boot,sys_module,sys_time,sys_admin",
+        "lxc_extra_cgroups": "",
+        "lxc_extra_config": "",
+        "lxc_num_ttys": 6,
+        "lxc_startup_timeout": 30,
+        "reboot_behavior": "reboot",
+    },
+    HT_FAKE: {
+        HV_MIGRATION_MODE: HT_MIGRATION_LIVE,
+    },
+    HT_CHROOT: {
+        "init_script": "/ganeti-chroot",
+    },
+}
+
+# Disk parameters per template.
+DISK_DT_DEFAULTS: Final[dict[str, dict[str, object]]] = {
+    DT_PLAIN: {"stripes": 1},
+    DT_DRBD8: {
+        "resync-rate": 61440,
+        "data-stripes": 1,
+        "meta-stripes": 1,
+        "disk-barriers": "n",
+        "meta-barriers": False,
+        "metavg": "xenvg",
+        "disk-custom": "",
+        "net-custom": "",
+        "protocol": "C",
+        "dynamic-resync": False,
+        "c-plan-ahead": 20,
+        "c-fill-target": 0,
+        "c-delay-target": 1,
+        "c-max-rate": 61440,
+        "c-min-rate": 4096,
+    },
+    DT_DISKLESS: {},
+    DT_FILE: {},
+    DT_SHARED_FILE: {},
+    DT_BLOCK: {},
+    DT_RBD: {"pool": "rbd", "access": "kernelspace"},
+    DT_EXT: {"access": "kernelspace"},
+    DT_GLUSTER: {
+        "host": "127.0.0.1",
+        "port": 24007,
+        "volume": "gv0",
+        "access": "kernelspace",
+    },
+}
+
+# Instance policy (keys spelt with dashes, as in config.data).
+ISPEC_MEM_SIZE: Final = "memory-size"
+ISPEC_CPU_COUNT: Final = "cpu-count"
+ISPEC_DISK_COUNT: Final = "disk-count"
+ISPEC_DISK_SIZE: Final = "disk-size"
+ISPEC_NIC_COUNT: Final = "nic-count"
+ISPEC_SPINDLE_USE: Final = "spindle-use"
+ISPECS_PARAMETERS: Final = (
+    ISPEC_MEM_SIZE,
+    ISPEC_CPU_COUNT,
+    ISPEC_DISK_COUNT,
+    ISPEC_DISK_SIZE,
+    ISPEC_NIC_COUNT,
+    ISPEC_SPINDLE_USE,
+)
+ISPECS_MINMAX: Final = "minmax"
+ISPECS_MIN: Final = "min"
+ISPECS_MAX: Final = "max"
+ISPECS_STD: Final = "std"
+IPOLICY_DTS: Final = "disk-templates"
+IPOLICY_VCPU_RATIO: Final = "vcpu-ratio"
+IPOLICY_SPINDLE_RATIO: Final = "spindle-ratio"
+IPOLICY_ALL_KEYS: Final = frozenset(
+    {ISPECS_MINMAX, ISPECS_STD, IPOLICY_DTS, IPOLICY_VCPU_RATIO, IPOLICY_SPINDLE_RATIO}
+)
+_ISPEC_MIN: Final[dict[str, int]] = {
+    ISPEC_MEM_SIZE: 128,
+    ISPEC_CPU_COUNT: 1,
+    ISPEC_DISK_COUNT: 1,
+    ISPEC_DISK_SIZE: 1024,
+    ISPEC_NIC_COUNT: 1,
+    ISPEC_SPINDLE_USE: 1,
+}
+_ISPEC_MAX: Final[dict[str, int]] = {
+    ISPEC_MEM_SIZE: 32768,
+    ISPEC_CPU_COUNT: 8,
+    ISPEC_DISK_COUNT: 16,
+    ISPEC_DISK_SIZE: 1024 * 1024,
+    ISPEC_NIC_COUNT: 8,
+    ISPEC_SPINDLE_USE: 12,
+}
+IPOLICY_DEFAULTS: Final[dict[str, object]] = {
+    ISPECS_MINMAX: [{ISPECS_MIN: dict(_ISPEC_MIN), ISPECS_MAX: dict(_ISPEC_MAX)}],
+    ISPECS_STD: dict(_ISPEC_MIN),
+    IPOLICY_DTS: list(DISK_TEMPLATES),
+    IPOLICY_VCPU_RATIO: 4.0,
+    IPOLICY_SPINDLE_RATIO: 32.0,
+}
+
+DEFAULT_NODEGROUP_NAME: Final = "default"
+DEFAULT_COMPRESSION_TOOLS: Final = ("gzip", "gzip-fast", "gzip-slow")

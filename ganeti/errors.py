@@ -120,3 +120,7 @@ class OpCodeUnknown(GanetiError):
 
 class NotMasterError(GanetiError):
     """This node is not the master, or lost the vote to become it."""
+
+
+class SsconfError(ConfigurationError):
+    """An ssconf key is unknown, a value too large, or a file missing or unreadable."""
