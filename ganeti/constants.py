@@ -373,3 +373,148 @@ IPOLICY_DEFAULTS: Final[dict[str, object]] = {
 
 DEFAULT_NODEGROUP_NAME: Final = "default"
 DEFAULT_COMPRESSION_TOOLS: Final = ("gzip", "gzip-fast", "gzip-slow")
+
+# --- Job and opcode priorities, opcode parameter enumerations (added with ganeti/opcodes) ---
+
+# Lower number = more important. Clients may only submit OP_PRIO_SUBMIT_VALID; the
+# processor raises a waiting opcode's priority towards OP_PRIO_HIGHEST over time.
+OP_PRIO_HIGHEST: Final = -20
+OP_PRIO_HIGH: Final = -10
+OP_PRIO_NORMAL: Final = 0
+OP_PRIO_LOW: Final = 10
+OP_PRIO_LOWEST: Final = 19
+OP_PRIO_DEFAULT: Final = OP_PRIO_NORMAL
+OP_PRIO_SUBMIT_VALID: Final = frozenset({OP_PRIO_HIGH, OP_PRIO_NORMAL, OP_PRIO_LOW})
+
+# Final job/opcode statuses a dependency may name in ``depends``.
+JOB_STATUS_SUCCESS: Final = "success"
+JOB_STATUS_ERROR: Final = "error"
+JOB_STATUS_CANCELED: Final = "canceled"
+JOBS_FINALIZED_DEP: Final = frozenset({JOB_STATUS_SUCCESS, JOB_STATUS_ERROR, JOB_STATUS_CANCELED})
+
+DEFAULT_SHUTDOWN_TIMEOUT: Final = 120
+OOB_TIMEOUT: Final = 60
+OOB_POWER_DELAY: Final = 2.0
+
+INSTANCE_CREATE: Final = "create"
+INSTANCE_IMPORT: Final = "import"
+INSTANCE_REMOTE_IMPORT: Final = "remote-import"
+INSTANCE_CREATE_MODES: Final = (INSTANCE_CREATE, INSTANCE_IMPORT, INSTANCE_REMOTE_IMPORT)
+
+REPLACE_DISK_PRI: Final = "replace_on_primary"
+REPLACE_DISK_SEC: Final = "replace_on_secondary"
+REPLACE_DISK_CHG: Final = "replace_new_secondary"
+REPLACE_DISK_AUTO: Final = "replace_auto"
+REPLACE_MODES: Final = (REPLACE_DISK_PRI, REPLACE_DISK_SEC, REPLACE_DISK_CHG, REPLACE_DISK_AUTO)
+
+INSTANCE_REBOOT_SOFT: Final = "soft"
+INSTANCE_REBOOT_HARD: Final = "hard"
+INSTANCE_REBOOT_FULL: Final = "full"
+REBOOT_TYPES: Final = (INSTANCE_REBOOT_SOFT, INSTANCE_REBOOT_HARD, INSTANCE_REBOOT_FULL)
+
+HT_MIGRATION_MODES: Final = (HT_MIGRATION_LIVE, HT_MIGRATION_NONLIVE)
+
+NODE_EVAC_PRI: Final = "primary-only"
+NODE_EVAC_SEC: Final = "secondary-only"
+NODE_EVAC_ALL: Final = "all"
+NODE_EVAC_MODES: Final = (NODE_EVAC_PRI, NODE_EVAC_SEC, NODE_EVAC_ALL)
+
+TAG_CLUSTER: Final = "cluster"
+TAG_NODE: Final = "node"
+TAG_INSTANCE: Final = "instance"
+TAG_NODEGROUP: Final = "nodegroup"
+TAG_NETWORK: Final = "network"
+VALID_TAG_TYPES: Final = (TAG_CLUSTER, TAG_NODE, TAG_INSTANCE, TAG_NODEGROUP, TAG_NETWORK)
+
+ST_LVM_VG: Final = "lvm-vg"
+ST_LVM_PV: Final = "lvm-pv"
+ST_FILE: Final = "file"
+ST_SHARED_FILE: Final = "sharedfile"
+ST_GLUSTER: Final = "gluster"
+ST_RBD: Final = "rbd"
+ST_EXT: Final = "ext"
+ST_BLOCK: Final = "blockdev"
+ST_DISKLESS: Final = "diskless"
+STORAGE_TYPES: Final = (
+    ST_LVM_VG,
+    ST_LVM_PV,
+    ST_FILE,
+    ST_SHARED_FILE,
+    ST_GLUSTER,
+    ST_RBD,
+    ST_EXT,
+    ST_BLOCK,
+    ST_DISKLESS,
+)
+
+EXPORT_MODE_LOCAL: Final = "local"
+EXPORT_MODE_REMOTE: Final = "remote"
+EXPORT_MODES: Final = (EXPORT_MODE_LOCAL, EXPORT_MODE_REMOTE)
+
+FD_LOOP: Final = "loop"
+FD_BLKTAP: Final = "blktap"
+FD_BLKTAP2: Final = "blktap2"
+FILE_DRIVERS: Final = (FD_LOOP, FD_BLKTAP, FD_BLKTAP2)
+
+IALLOCATOR_DIR_IN: Final = "in"
+IALLOCATOR_DIR_OUT: Final = "out"
+IALLOCATOR_DIRECTIONS: Final = (IALLOCATOR_DIR_IN, IALLOCATOR_DIR_OUT)
+IALLOCATOR_MODE_ALLOC: Final = "allocate"
+IALLOCATOR_MODE_MULTI_ALLOC: Final = "multi-allocate"
+IALLOCATOR_MODE_RELOC: Final = "relocate"
+IALLOCATOR_MODE_CHG_GROUP: Final = "change-group"
+IALLOCATOR_MODE_NODE_EVAC: Final = "node-evacuate"
+IALLOCATOR_MODES: Final = (
+    IALLOCATOR_MODE_ALLOC,
+    IALLOCATOR_MODE_MULTI_ALLOC,
+    IALLOCATOR_MODE_RELOC,
+    IALLOCATOR_MODE_CHG_GROUP,
+    IALLOCATOR_MODE_NODE_EVAC,
+)
+
+OOB_POWER_ON: Final = "power-on"
+OOB_POWER_OFF: Final = "power-off"
+OOB_POWER_CYCLE: Final = "power-cycle"
+OOB_POWER_STATUS: Final = "power-status"
+OOB_HEALTH: Final = "health"
+OOB_COMMANDS: Final = (OOB_POWER_ON, OOB_POWER_OFF, OOB_POWER_CYCLE, OOB_POWER_STATUS, OOB_HEALTH)
+
+# Resources understood by the query engine (OP_QUERY "what", LUXI Query).
+QR_CLUSTER: Final = "cluster"
+QR_INSTANCE: Final = "instance"
+QR_NODE: Final = "node"
+QR_LOCK: Final = "lock"
+QR_GROUP: Final = "group"
+QR_OS: Final = "os"
+QR_JOB: Final = "job"
+QR_EXPORT: Final = "export"
+QR_EXTSTORAGE: Final = "extstorage"
+QR_NETWORK: Final = "network"
+QR_FILTER: Final = "filter"
+QR_VIA_OP: Final = (
+    QR_CLUSTER,
+    QR_INSTANCE,
+    QR_NODE,
+    QR_GROUP,
+    QR_OS,
+    QR_EXPORT,
+    QR_EXTSTORAGE,
+    QR_NETWORK,
+)
+QR_VIA_LUXI: Final = (*QR_VIA_OP, QR_LOCK, QR_JOB, QR_FILTER)
+
+VERIFY_NPLUSONE_MEM: Final = "nplusone_mem"
+VERIFY_OPTIONAL_CHECKS: Final = frozenset({VERIFY_NPLUSONE_MEM})
+
+SSHK_RSA: Final = "rsa"
+SSHK_DSA: Final = "dsa"
+SSHK_ECDSA: Final = "ecdsa"
+SSHK_ALL: Final = (SSHK_RSA, SSHK_DSA, SSHK_ECDSA)
+
+IEC_NONE: Final = "none"
+DDM_ADD: Final = "add"
+DDM_REMOVE: Final = "remove"
+DDM_MODIFY: Final = "modify"
+DDM_ATTACH: Final = "attach"
+DDM_DETACH: Final = "detach"
+DDMS_VALUES: Final = (DDM_ADD, DDM_REMOVE, DDM_MODIFY, DDM_ATTACH, DDM_DETACH)

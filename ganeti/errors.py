@@ -124,3 +124,7 @@ class NotMasterError(GanetiError):
 
 class SsconfError(ConfigurationError):
     """An ssconf key is unknown, a value too large, or a file missing or unreadable."""
+
+
+class LockTimeout(LockError):
+    """A lock acquisition did not succeed within its timeout; nothing is held."""
