@@ -1,0 +1,329 @@
+"""What a node does on the master's behalf: the RPC procedure implementations.
+
+The node daemon is the trusted party.  Every procedure here has a fixed, bounded effect:
+files are written only at whitelisted paths or below the queue directory, ssconf only
+for known keys, and nothing runs a command or writes a path the caller chooses freely.
+A subverted master can therefore disrupt the cluster's VMs but cannot take the node over.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import grp
+import os
+import pwd
+import shutil
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from twisted.internet import task
+from twisted.internet.interfaces import IReactorTime
+from twisted.logger import Logger
+
+from ganeti import constants, errors
+from ganeti.fileutils import write_file_atomic
+from ganeti.noded import hostinfo
+from ganeti.paths import SSCONF_KEYS, Paths
+from ganeti.rpc.encoding import decompress
+from ganeti.rpc.server import HandlerError
+
+log = Logger()
+
+QUEUE_LOCK_TIMEOUT = 10.0
+_QUEUE_LOCK_POLL = 0.05
+
+
+def _as_str(value: Any, what: str) -> str:
+    if not isinstance(value, str) or not value:
+        raise HandlerError(f"{what} must be a non-empty string")
+    return value
+
+
+class NodeBackend:
+    """Procedure implementations for one node root."""
+
+    def __init__(
+        self,
+        paths: Paths,
+        clock: IReactorTime,
+        shutdown: Callable[[], None] = lambda: None,
+    ) -> None:
+        self.paths = paths
+        self.clock = clock
+        self._shutdown = shutdown
+
+    def handlers(self) -> Mapping[str, Callable[..., Any]]:
+        return {
+            "version": self.version,
+            "node_info": self.node_info,
+            "master_node_name": self.master_node_name,
+            "test_delay": self.test_delay,
+            "node_leave_cluster": self.node_leave_cluster,
+            "upload_file": self.upload_file,
+            "write_ssconf_files": self.write_ssconf_files,
+            "jobqueue_update": self.jobqueue_update,
+            "jobqueue_rename": self.jobqueue_rename,
+            "jobqueue_purge": self.jobqueue_purge,
+            "jobqueue_set_drain_flag": self.jobqueue_set_drain_flag,
+        }
+
+    # --- node and cluster -----------------------------------------------------------
+
+    def version(self) -> int:
+        return constants.PROTOCOL_VERSION
+
+    def node_info(self, storage_units: Any, hv_specs: Any) -> list[Any]:
+        if not isinstance(storage_units, list) or not isinstance(hv_specs, list):
+            raise HandlerError("storage_units and hv_specs must be lists")
+        storage = [self._storage_info(unit) for unit in storage_units]
+        hvs = []
+        for spec in hv_specs:
+            if not (isinstance(spec, list) and len(spec) == 2 and isinstance(spec[0], str)):
+                raise HandlerError(f"bad hypervisor spec {spec!r}, expected [name, hvparams]")
+            if spec[0] not in constants.HYPER_TYPES:
+                raise HandlerError(f"unknown hypervisor {spec[0]!r}")
+            hvs.append(hostinfo.memory_and_cpu())
+        return [hostinfo.boot_id(self.paths), storage, hvs]
+
+    def _storage_info(self, unit: Any) -> dict[str, Any]:
+        if not (isinstance(unit, list) and len(unit) == 3 and isinstance(unit[0], str)):
+            raise HandlerError(f"bad storage unit {unit!r}, expected [type, key, params]")
+        kind, key, _params = unit
+        if kind in (constants.DT_FILE, constants.DT_SHARED_FILE):
+            path = self._allowed_storage_dir(_as_str(key, "file storage dir"))
+            return {"type": kind, "name": key, **hostinfo.fs_space(path)}
+        raise HandlerError(f"storage type {kind!r} is not supported on this node")
+
+    def _allowed_storage_dir(self, virtual: str) -> Path:
+        try:
+            path = self.paths.from_virtual(virtual)
+        except ValueError as exc:
+            raise HandlerError(str(exc)) from None
+        allowed = read_allowed_storage_paths(self.paths)
+        if not any(path == a or a in path.parents for a in allowed):
+            raise HandlerError(
+                f"path {virtual} is not below an allowed file storage directory "
+                f"(listed in {self.paths.virtual_path(self.paths.file_storage_paths)})"
+            )
+        return path
+
+    def master_node_name(self) -> str:
+        try:
+            return self.paths.ssconf("master_node").read_text().strip()
+        except FileNotFoundError:
+            raise HandlerError("this node has no ssconf master_node: not in a cluster") from None
+
+    async def test_delay(self, duration: Any) -> bool:
+        if not isinstance(duration, int | float) or duration < 0:
+            raise HandlerError("duration must be a non-negative number")
+        await task.deferLater(self.clock, float(duration))
+        return True
+
+    def node_leave_cluster(self, modify_ssh_setup: Any) -> None:
+        """Forget the cluster: remove its files from this node, then stop the daemon."""
+        p = self.paths
+        victims = [
+            p.config_data,
+            p.server_pem,
+            p.client_pem,
+            p.rapi_pem,
+            p.hmac_key,
+            p.cluster_domain_secret,
+            p.known_hosts,
+            p.rapi_users,
+            p.spice_pem,
+            p.spice_ca_pem,
+            *(p.ssconf(k) for k in SSCONF_KEYS),
+        ]
+        for path in victims:
+            path.unlink(missing_ok=True)
+        shutil.rmtree(p.queue_dir, ignore_errors=True)
+        log.info("left the cluster; stopping")
+        # Let the reply go out before the process stops.
+        self.clock.callLater(0.5, self._shutdown)
+
+    # --- files ------------------------------------------------------------------------
+
+    def upload_file(
+        self, file_name: Any, data: Any, mode: Any, uid: Any, gid: Any, atime: Any, mtime: Any
+    ) -> None:
+        virtual = _as_str(file_name, "file name")
+        try:
+            path = self.paths.from_virtual(virtual)
+        except ValueError as exc:
+            raise HandlerError(str(exc)) from None
+        if path not in self.paths.upload_whitelist():
+            raise HandlerError(f"refusing to write {virtual}: not in the upload whitelist")
+        if not isinstance(mode, int) or not 0 <= mode <= 0o7777:
+            raise HandlerError("mode must be an integer permission mode")
+        content = decompress(data)
+        uid_num = _lookup_id(uid, pwd.getpwnam, "user")
+        gid_num = _lookup_id(gid, grp.getgrnam, "group")
+        times = None
+        if atime is not None and mtime is not None:
+            if not isinstance(atime, int | float) or not isinstance(mtime, int | float):
+                raise HandlerError("atime and mtime must be numbers")
+            times = (float(atime), float(mtime))
+        write_file_atomic(path, content, mode=mode, uid=uid_num, gid=gid_num, times=times)
+
+    def write_ssconf_files(self, values: Any) -> None:
+        if not isinstance(values, dict):
+            raise HandlerError("ssconf values must be a dict")
+        unknown = sorted(set(values) - set(SSCONF_KEYS))
+        if unknown:
+            raise HandlerError(f"unknown ssconf keys: {', '.join(unknown)}")
+        encoded: dict[str, bytes] = {}
+        for key, value in values.items():
+            if isinstance(value, list):
+                value = "".join(f"{line}\n" for line in value)
+            if not isinstance(value, str):
+                raise HandlerError(f"ssconf value of {key} must be a string or list of lines")
+            if value and not value.endswith("\n"):
+                value += "\n"
+            raw = value.encode("utf-8")
+            if len(raw) > constants.SSCONF_MAX_SIZE:
+                raise HandlerError(f"ssconf value of {key} is larger than 128 KiB")
+            encoded[key] = raw
+        self.paths.data_dir.mkdir(parents=True, exist_ok=True)
+        with _flock(self.paths.ssconf_lock):
+            for key, raw in encoded.items():
+                write_file_atomic(self.paths.ssconf(key), raw, mode=0o444)
+
+    # --- job queue replication -------------------------------------------------------
+
+    def _queue_path(self, virtual: Any) -> Path:
+        name = _as_str(virtual, "queue file name")
+        try:
+            path = self.paths.from_virtual(name)
+        except ValueError as exc:
+            raise HandlerError(str(exc)) from None
+        if self.paths.queue_dir not in path.parents:
+            raise HandlerError(f"{name} is not below the job queue directory")
+        return path
+
+    async def jobqueue_update(self, file_name: Any, content: Any) -> None:
+        path = self._queue_path(file_name)
+        data = decompress(content)
+        async with QueueLock(self.paths.queue_lock, self.clock):
+            write_file_atomic(path, data, mode=0o600)
+
+    async def jobqueue_rename(self, rename: Any) -> None:
+        if not isinstance(rename, list):
+            raise HandlerError("rename must be a list of [old, new] pairs")
+        pairs = []
+        for item in rename:
+            if not (isinstance(item, list) and len(item) == 2):
+                raise HandlerError(f"bad rename entry {item!r}")
+            pairs.append((self._queue_path(item[0]), self._queue_path(item[1])))
+        async with QueueLock(self.paths.queue_lock, self.clock):
+            for old, new in pairs:
+                new.parent.mkdir(parents=True, exist_ok=True)
+                try:
+                    os.rename(old, new)
+                except FileNotFoundError:
+                    # A candidate that missed the job file has nothing to archive.
+                    log.warn("queue rename: {old} does not exist", old=str(old))
+
+    async def jobqueue_purge(self) -> None:
+        async with QueueLock(self.paths.queue_lock, self.clock):
+            for entry in self.paths.queue_dir.iterdir():
+                if entry.name == "lock":
+                    continue
+                if entry.is_dir():
+                    shutil.rmtree(entry)
+                else:
+                    entry.unlink()
+
+    async def jobqueue_set_drain_flag(self, flag: Any) -> None:
+        if not isinstance(flag, bool):
+            raise HandlerError("drain flag must be a boolean")
+        async with QueueLock(self.paths.queue_lock, self.clock):
+            if flag:
+                write_file_atomic(self.paths.queue_drain, b"", mode=0o600)
+            else:
+                self.paths.queue_drain.unlink(missing_ok=True)
+
+
+def _lookup_id(name: Any, lookup: Callable[[str], Any], what: str) -> int | None:
+    """Numeric id for an owner name; None leaves ownership alone.
+
+    Only root may give files away; an unprivileged node daemon (tests, the demo) keeps
+    its own ownership.
+    """
+    if name in (None, ""):
+        return None
+    if not isinstance(name, str):
+        raise HandlerError(f"{what} must be a name")
+    try:
+        num: int = lookup(name)[2]
+    except KeyError:
+        raise HandlerError(f"unknown {what} {name!r}") from None
+    if os.geteuid() != 0:
+        return None
+    return num
+
+
+def read_allowed_storage_paths(paths: Paths) -> list[Path]:
+    """Directories listed in the node-local file-storage-paths file (never uploadable)."""
+    try:
+        lines = paths.file_storage_paths.read_text().splitlines()
+    except FileNotFoundError:
+        return []
+    out = []
+    for line in lines:
+        line = line.strip()
+        if line and not line.startswith("#") and line.startswith("/"):
+            out.append(paths.from_virtual(os.path.normpath(line)))
+    return out
+
+
+class _flock:
+    """A blocking exclusive flock, for short critical sections (ssconf writes)."""
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._fd = -1
+
+    def __enter__(self) -> None:
+        self._path.parent.mkdir(parents=True, exist_ok=True)
+        self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o600)
+        fcntl.flock(self._fd, fcntl.LOCK_EX)
+
+    def __exit__(self, *exc: object) -> None:
+        os.close(self._fd)
+
+
+class QueueLock:
+    """The queue lock file, polled without blocking the reactor, 10 s timeout.
+
+    The master daemon on the same node holds it while it writes queue files itself.
+    """
+
+    def __init__(self, path: Path, clock: IReactorTime, timeout: float = QUEUE_LOCK_TIMEOUT):
+        self._path = path
+        self._clock = clock
+        self._timeout = timeout
+        self._fd = -1
+
+    async def __aenter__(self) -> None:
+        self._path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o600)
+        deadline = self._clock.seconds() + self._timeout
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except OSError as exc:
+                if exc.errno not in (errno.EAGAIN, errno.EACCES):
+                    os.close(fd)
+                    raise
+            if self._clock.seconds() >= deadline:
+                os.close(fd)
+                raise errors.JobQueueError(f"could not lock {self._path} within {self._timeout}s")
+            await task.deferLater(self._clock, _QUEUE_LOCK_POLL)
+        self._fd = fd
+
+    async def __aexit__(self, *exc: object) -> None:
+        os.close(self._fd)

@@ -1,0 +1,91 @@
+"""``ganeti-noded``: the node daemon's options and service tree.
+
+Run it as the twistd plugin (``twistd --nodaemon --pidfile= ganeti-noded ...``) or with
+the ``ganeti-noded`` console script, which does the same without plugin discovery.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+from twisted.application import service, strports  # noqa: F401 - strports keeps plugins importable
+from twisted.application.internet import StreamServerEndpointService
+from twisted.logger import Logger
+from twisted.python import usage
+from twisted.web import server
+
+from ganeti import constants, errors, tls
+from ganeti.endpoints import tls_server_endpoint
+from ganeti.noded.auth import CandidateCertCheck
+from ganeti.noded.backend import NodeBackend
+from ganeti.paths import Paths, default_root
+from ganeti.rpc.server import NodeRpcResource
+
+log = Logger()
+
+TAPNAME = "ganeti-noded"
+
+
+class Options(usage.Options):
+    synopsis = "[options]"
+    longdesc = (
+        "The Ganeti node daemon: answers RPC calls from the master and master candidates "
+        "over HTTPS with mutual TLS. The listen endpoint is always wrapped in TLS with the "
+        "cluster certificate (server.pem under the root); 'ssl:' is a synonym of 'tcp:'."
+    )
+    optParameters = [
+        ["root", "r", None, "Root directory of this node's files (default: $GANETI_ROOT or /)."],
+        [
+            "listen",
+            "l",
+            f"ssl:{constants.DEFAULT_NODED_PORT}",
+            "Endpoint to listen on, e.g. ssl:1811:interface=192.0.2.10 or "
+            "systemd:domain=INET:index=0.",
+        ],
+    ]
+
+    def postOptions(self) -> None:
+        self["root"] = self["root"] or str(default_root())
+
+
+def build_service(options: Options, reactor: Any) -> service.MultiService:
+    """The node daemon's service tree; ``reactor`` is injected for tests."""
+    paths = Paths(options["root"])
+    try:
+        server_pair = tls.KeyPair.load(paths.server_pem)
+    except errors.CertificateError as exc:
+        raise SystemExit(f"ganeti-noded: {exc} (is this node part of a cluster?)") from None
+    paths.ensure_dirs()
+    backend = NodeBackend(paths, reactor, shutdown=reactor.stop)
+    authorize = CandidateCertCheck(paths, tls.cert_digest(server_pair.cert))
+    site = server.Site(NodeRpcResource(backend.handlers(), authorize))
+    site.displayTracebacks = False
+    context = tls.server_context_factory(server_pair, server_pair.cert)
+    endpoint = tls_server_endpoint(reactor, options["listen"], context)
+    top = service.MultiService()
+    top.setName(TAPNAME)
+    StreamServerEndpointService(endpoint, site).setServiceParent(top)
+    log.info(
+        "node daemon for root {root} listening on {listen}",
+        root=str(paths.root),
+        listen=options["listen"],
+    )
+    return top
+
+
+def makeService(options: Options) -> service.MultiService:
+    from twisted.internet import reactor
+
+    return build_service(options, reactor)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console script: run in the foreground, logging to stdout (for systemd)."""
+    from ganeti.daemon import run_foreground
+
+    run_foreground(TAPNAME, "Ganeti node daemon", Options, makeService, argv)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
