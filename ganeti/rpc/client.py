@@ -20,7 +20,9 @@ from twisted.internet import defer, error
 from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 from twisted.python.failure import Failure
-from twisted.web.client import Agent, HTTPConnectionPool, ResponseFailed
+from OpenSSL import SSL
+from twisted.web._newclient import _WrapperException
+from twisted.web.client import Agent, HTTPConnectionPool
 from twisted.web.iweb import IPolicyForHTTPS, IResponse
 from zope.interface import Attribute, Interface, implementer
 
@@ -122,9 +124,13 @@ def _describe(failure: Failure) -> str:
         return "connection refused"
     if isinstance(exc, error.ConnectingCancelledError | error.TimeoutError):
         return "connection timed out"
-    if isinstance(exc, ResponseFailed):
+    if isinstance(exc, _WrapperException):
+        # ResponseFailed, RequestTransmissionFailed, ...: the reasons say what happened.
         reasons = "; ".join(_describe(r) for r in exc.reasons)
         return f"connection failed: {reasons}"
+    if isinstance(exc, SSL.Error):
+        details = ", ".join(str(e[-1]) for e in exc.args[0] if e) if exc.args else ""
+        return f"TLS error: {details or exc}"
     if isinstance(exc, errors.RpcError):
         return str(exc)
     name = type(exc).__name__
