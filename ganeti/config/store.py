@@ -1,0 +1,182 @@
+"""Reading and writing ``config.data``.
+
+Loading is strict: an unreadable, corrupt, truncated, wrong-version or non-validating file
+raises :class:`~ganeti.errors.ConfigurationError` naming the file, never an empty cluster.
+
+Writing assembles the file from per-object JSON fragments cached by object identity and
+``serial_no`` (:class:`ConfigSerializer`), so a commit re-encodes only what changed; the
+bytes then go through :func:`~ganeti.config.atomic.atomic_write`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from ganeti import constants, errors
+from ganeti.config.atomic import FileOps, atomic_write
+from ganeti.objects import OBJECT_SECTIONS, ConfigData, ConfigObject
+
+CONFIG_FILE_MODE = 0o640
+
+_encoder = json.JSONEncoder(sort_keys=True, separators=(",", ":"))
+
+
+def _encode(value: Any) -> bytes:
+    return _encoder.encode(value).encode("ascii")
+
+
+def split_version(version: int) -> tuple[int, int, int]:
+    return version // 1000000, (version // 10000) % 100, version % 10000
+
+
+def check_version(version: object, source: str) -> None:
+    """Accept the same major.minor as ours; the revision may differ."""
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise errors.ConfigurationError(f"{source}: missing or invalid 'version' {version!r}")
+    if split_version(version)[:2] != (constants.CONFIG_MAJOR, constants.CONFIG_MINOR):
+        major, minor, rev = split_version(version)
+        raise errors.ConfigVersionMismatch(
+            f"{source}: configuration version {major}.{minor}.{rev} is not supported "
+            f"(this code reads {constants.CONFIG_MAJOR}.{constants.CONFIG_MINOR}.x)"
+        )
+
+
+def parse_config(data: bytes | str, source: str, *, verify: bool = True) -> ConfigData:
+    """Parse and validate the bytes of a ``config.data`` read from ``source``."""
+    if not data:
+        raise errors.ConfigurationError(f"{source}: file is empty")
+    try:
+        raw = json.loads(data)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise errors.ConfigurationError(
+            f"{source}: not valid JSON (corrupt or truncated): {exc}"
+        ) from exc
+    if not isinstance(raw, dict):
+        raise errors.ConfigurationError(f"{source}: top level is not a JSON object")
+    check_version(raw.get("version"), source)
+    try:
+        config = ConfigData.from_dict(raw)
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise errors.ConfigurationError(f"{source}: malformed configuration: {exc!r}") from exc
+    if verify:
+        problems = config.verify()
+        if problems:
+            raise errors.ConfigVerifyError(f"{source} does not validate", problems)
+    return config
+
+
+def load_config(path: Path, *, verify: bool = True) -> ConfigData:
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise errors.ConfigurationError(f"cannot read {path}: {exc.strerror or exc}") from exc
+    return parse_config(data, str(path), verify=verify)
+
+
+@attrs.define
+class _Section:
+    fragments: dict[str, tuple[ConfigObject, int, bytes]] = attrs.field(factory=dict)
+    joined: bytes | None = None
+
+
+class ConfigSerializer:
+    """Renders a ConfigData to the bytes of ``config.data``, re-encoding only changed objects.
+
+    A fragment is reused while the stored object is the same Python object with the same
+    ``serial_no``; the writer bumps serials and replaces objects on update, so fragments
+    never go stale.  ``render(config)`` without hints checks every object (safe for any
+    caller); ``render(config, changed=...)`` trusts the hints and touches only those.
+    """
+
+    def __init__(self) -> None:
+        self._sections: dict[str, _Section] = {s: _Section() for s in OBJECT_SECTIONS}
+
+    def render(self, config: ConfigData, changed: Iterable[str] | None = None) -> Sequence[bytes]:
+        """The file as a list of chunks (write them with writev; join for one bytes)."""
+        changed_set = None if changed is None else set(changed)
+        head = {
+            "cluster": config.cluster.to_dict(),
+            "ctime": config.ctime,
+            "filters": config.filters,
+            "mtime": config.mtime,
+            "serial_no": config.serial_no,
+            "version": config.version,
+            **{k: v for k, v in config.extra.items() if k not in OBJECT_SECTIONS},
+        }
+        parts: dict[str, bytes] = {k: _encode(v) for k, v in head.items()}
+        chunks: list[bytes] = []
+        keys = sorted([*parts, *OBJECT_SECTIONS])
+        for i, key in enumerate(keys):
+            chunks.append(("{" if i == 0 else ",").encode() + _encode(key) + b":")
+            if key in parts:
+                chunks.append(parts[key])
+            else:
+                chunks.extend((b"{", self._render_section(config, key, changed_set), b"}"))
+        chunks.append(b"}\n")
+        return chunks
+
+    def _render_section(self, config: ConfigData, name: str, changed: set[str] | None) -> bytes:
+        section = self._sections[name]
+        objs: dict[str, ConfigObject] = getattr(config, name)
+        frags = section.fragments
+        if changed is not None and section.joined is not None:
+            touched = [u for u in changed if u in objs or u in frags]
+            if not touched:
+                return section.joined
+            for uuid in touched:
+                if uuid not in objs:
+                    del frags[uuid]
+                else:
+                    self._refresh(frags, uuid, objs[uuid])
+            if len(frags) != len(objs):  # hints were incomplete: fall back to a full check
+                changed = None
+        if changed is None or section.joined is None:
+            for uuid, obj in objs.items():
+                self._refresh(frags, uuid, obj)
+            if len(frags) != len(objs):
+                for stale in frags.keys() - objs.keys():
+                    del frags[stale]
+        section.joined = b",".join([frags[u][2] for u in objs])
+        return section.joined
+
+    @staticmethod
+    def _refresh(
+        frags: dict[str, tuple[ConfigObject, int, bytes]], uuid: str, obj: ConfigObject
+    ) -> None:
+        cached = frags.get(uuid)
+        serial: int = getattr(obj, "serial_no", 0)
+        if cached is None or cached[0] is not obj or cached[1] != serial:
+            frags[uuid] = (obj, serial, _encode(uuid) + b":" + _encode(obj.to_dict()))
+
+    def render_bytes(self, config: ConfigData) -> bytes:
+        return b"".join(self.render(config))
+
+
+@attrs.define
+class ConfigStore:
+    """Where and how the master persists its config: path, file operations, serialiser."""
+
+    path: Path
+    ops: FileOps = attrs.field(factory=FileOps)
+    serializer: ConfigSerializer = attrs.field(factory=ConfigSerializer)
+    writes: int = 0
+
+    def load(self) -> ConfigData:
+        return load_config(self.path)
+
+    def persist(self, chunks: Sequence[bytes]) -> None:
+        """Blocking: durably replace the file with ``chunks``."""
+        atomic_write(self.path, chunks, CONFIG_FILE_MODE, self.ops)
+        self.writes += 1
+
+    def save(self, config: ConfigData) -> None:
+        """Validate fully and write; used by bootstrap and tools, not the group-commit path."""
+        problems = config.verify()
+        if problems:
+            raise errors.ConfigVerifyError(f"refusing to write {self.path}", problems)
+        self.persist(self.serializer.render(config))
