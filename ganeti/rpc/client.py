@@ -15,14 +15,15 @@ from typing import Any, Protocol
 
 import attrs
 import treq
+from OpenSSL import SSL
 from treq.client import HTTPClient
 from twisted.internet import defer, error
 from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 from twisted.python.failure import Failure
-from OpenSSL import SSL
 from twisted.web._newclient import _WrapperException
 from twisted.web.client import Agent, HTTPConnectionPool
+from twisted.web.http_headers import Headers
 from twisted.web.iweb import IPolicyForHTTPS, IResponse
 from zope.interface import Attribute, Interface, implementer
 
@@ -283,26 +284,40 @@ class _FixedTLSPolicy:
         return self.options
 
 
-def make_http_client(
-    reactor: Any,
-    tls_options: Any,
-    *,
-    persistent: bool = True,
-    max_per_host: int = 2,
-    connect_timeout: float = constants.RPC_CONNECT_TIMEOUT,
-) -> HTTPClient:
-    """A treq client with the node certificate and a pool of kept-alive connections.
+class PooledHTTPClient:
+    """treq over an Agent with the node certificate and kept-alive connections.
 
     Keeping connections alive spares a TLS handshake per call, which dominates the cost
     of a fan-out to many nodes.
     """
-    pool = HTTPConnectionPool(reactor, persistent=persistent)
-    pool.maxPersistentPerHost = max_per_host
-    pool.cachedConnectionTimeout = 120
-    agent = Agent(
-        reactor,
-        contextFactory=_FixedTLSPolicy(tls_options),
-        connectTimeout=connect_timeout,
-        pool=pool,
-    )
-    return HTTPClient(agent)
+
+    def __init__(
+        self,
+        reactor: Any,
+        tls_options: Any,
+        *,
+        persistent: bool = True,
+        max_per_host: int = 2,
+        connect_timeout: float = constants.RPC_CONNECT_TIMEOUT,
+    ) -> None:
+        self.pool = HTTPConnectionPool(reactor, persistent=persistent)
+        self.pool.maxPersistentPerHost = max_per_host
+        self.pool.cachedConnectionTimeout = 120
+        agent = Agent(
+            reactor,
+            contextFactory=_FixedTLSPolicy(tls_options),
+            connectTimeout=connect_timeout,
+            pool=self.pool,
+        )
+        self._client = HTTPClient(agent)
+
+    def post(self, url: bytes, data: bytes, headers: Mapping[bytes, Sequence[bytes]]) -> Any:
+        return self._client.post(url, data=data, headers=Headers(dict(headers)))
+
+    def close(self) -> defer.Deferred[None]:
+        """Close kept-alive connections (daemon shutdown, end of a test)."""
+        return self.pool.closeCachedConnections()
+
+
+def make_http_client(reactor: Any, tls_options: Any, **kwargs: Any) -> PooledHTTPClient:
+    return PooledHTTPClient(reactor, tls_options, **kwargs)

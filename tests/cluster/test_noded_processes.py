@@ -30,7 +30,7 @@ class NodedProcessTests(TestCase):
         ca = tls.KeyPair.load(self.nodes[0].paths.server_pem)
         client = tls.KeyPair.load(self.nodes[0].paths.client_pem)
         http = make_http_client(reactor, tls.client_context_factory(client, ca.cert))
-        self.addCleanup(http._agent._pool.closeCachedConnections)
+        self.addCleanup(http.close)
         self.rpc = RpcClient(reactor, http)
         self.targets = [RpcTarget(n.name, n.address, n.port) for n in self.nodes]
 

@@ -67,7 +67,13 @@ class UploadTests(SynchronousTestCase):
             )
         with self.assertRaises(HandlerError):
             self.backend.upload_file(
-                "/var/lib/ganeti/hmac.key", compress(b"x"), 0o600, "no-such-user-xyz", None, None, None
+                "/var/lib/ganeti/hmac.key",
+                compress(b"x"),
+                0o600,
+                "no-such-user-xyz",
+                None,
+                None,
+                None,
             )
         with self.assertRaises(errors.RpcError):
             self.backend.upload_file(
@@ -192,7 +198,7 @@ class ViaRpcTests(SynchronousTestCase):
     """The same refusals seen by a remote caller: a failed result, not an exception."""
 
     def test_upload_traversal_over_rpc(self) -> None:
-        client, backends, clock, stub = in_memory_cluster(self.mktemp(), ["n1"])
+        client, _, _, stub = in_memory_cluster(self.mktemp(), ["n1"])
         d = client.call(
             targets(["n1"]),
             "upload_file",
