@@ -121,17 +121,14 @@ def main() -> None:
                 for i in range(1, args.nodes + 1)
             ]
             devcluster.wait_listening(probes, timeout=60)
-            from twisted.internet import defer
+            from ganeti.daemon import run_with_reactor
 
             result: dict[str, Any] = {}
 
-            def run(reactor: Any) -> defer.Deferred[None]:
-                async def go() -> None:
-                    result.update(await _client(reactor, node.root, port, args.nodes, args.rounds))
+            async def go(reactor: Any) -> None:
+                result.update(await _client(reactor, node.root, port, args.nodes, args.rounds))
 
-                return defer.Deferred.fromCoroutine(go())
-
-            _react(run)
+            run_with_reactor(go)
         finally:
             os.kill(server.pid, signal.SIGTERM)
             server.wait(timeout=30)
@@ -148,23 +145,6 @@ def main() -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=1) + "\n")
     print(json.dumps(result, indent=1))
-
-
-def _react(run: Any) -> None:
-    """Run ``run(reactor)`` to completion without exiting the process."""
-    from twisted.internet import reactor
-
-    failure: list[Any] = []
-
-    def start() -> None:
-        d = run(reactor)
-        d.addErrback(failure.append)
-        d.addBoth(lambda _: reactor.stop())
-
-    reactor.callWhenRunning(start)
-    reactor.run()
-    if failure:
-        failure[0].raiseException()
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@ site-packages does not allow; console scripts hand the service maker to twistd d
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 from twisted.application.service import IServiceMaker
@@ -51,3 +51,23 @@ def run_foreground(
         raise SystemExit(f"{tapname}: {exc}") from None
     config.loadedPlugins = {tapname: maker}
     twistd.runApp(config)
+
+
+def run_with_reactor(main: Callable[[Any], Coroutine[Any, Any, None]]) -> None:
+    """Run ``main(reactor)`` to completion in the global reactor, for command-line tools.
+
+    Unlike ``task.react`` this returns instead of exiting, and re-raises main's error.
+    """
+    from twisted.internet import defer, reactor
+
+    failures: list[Any] = []
+
+    def start() -> None:
+        d = defer.Deferred.fromCoroutine(main(reactor))
+        d.addErrback(failures.append)
+        d.addBoth(lambda _: reactor.stop())
+
+    reactor.callWhenRunning(start)
+    reactor.run()
+    if failures:
+        failures[0].raiseException()

@@ -63,6 +63,7 @@ def prepare(
     nodes: list[tuple[str, str]],
     port: int,
     cluster_name: str = "cluster.local",
+    uuids: dict[str, str] | None = None,
 ) -> list[DevNode]:
     """Create node roots under ``base`` with keys and ssconf; idempotent per root."""
     base.mkdir(parents=True, exist_ok=True)
@@ -78,6 +79,8 @@ def prepare(
     hmac = hmac_file.read_bytes()
 
     devnodes = [DevNode(name, addr, port, base / name) for name, addr in nodes]
+    for node in devnodes:
+        node.uuid = (uuids or {}).get(node.name) or node.uuid
     master = devnodes[0]
     client_file = base / "master-client.pem"
     if client_file.exists():
