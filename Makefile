@@ -28,11 +28,12 @@ system-deps:
 
 $(STAMP): pyproject.toml
 	@[ -x $(PY) ] || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip 2>&1 | grep -v "is ignored" || true
+	@echo "installing Python dependencies into $(VENV) (log: $(VENV)/pip.log)"
 	@if pkg-config --exists libvirt 2>/dev/null; then extras="dev,libvirt"; else extras="dev"; fi; \
-	$(PY) -m pip install -q -e ".[$$extras]" --config-settings editable_mode=compat 2>&1 \
-	  | grep -v -e "is ignored" -e "^ *$$" -e "!!" -e "EditableMode" || true
-	@$(PY) -c "import ganeti, twisted, treq, klein, OpenSSL" 
+	( $(PY) -m pip install --upgrade pip && \
+	  $(PY) -m pip install -e ".[$$extras]" --config-settings editable_mode=compat ) \
+	  > $(VENV)/pip.log 2>&1 || { tail -30 $(VENV)/pip.log; exit 1; }
+	@$(PY) -c "import ganeti, twisted, treq, klein, OpenSSL"
 	@touch $(STAMP)
 
 deps: system-deps $(STAMP)
