@@ -216,9 +216,10 @@ class LockManager:
         self._pending: dict[int, list[_Request]] = {level: [] for level in LEVELS}
         self._waiting: dict[Owner, _Request] = {}
         self._seq = itertools.count()
-        # Deferred callbacks may call back into us; _process then only marks work to do.
-        self._busy = False
-        self._dirty = False
+        # Grants are applied at once but fired from the outermost call only, so that
+        # callbacks re-entering the manager see consistent state.
+        self._to_fire: list[tuple[_Request, frozenset[str]]] = []
+        self._firing = False
         for level, level_names in (names or {}).items():
             self.add(level, level_names)
 
@@ -269,8 +270,8 @@ class LockManager:
         self._pending[level].append(req)
         self._waiting[owner] = req
         self._process()
-        if d.called:
-            return d
+        if self._waiting.get(owner) is not req:
+            return d  # granted (fired now, or soon by an outer _process)
         if timeout is not None:
             if timeout <= 0:
                 self._withdraw(req)
@@ -490,6 +491,13 @@ class LockManager:
     def _canceller(self, req: _Request) -> Callable[[Deferred[frozenset[str]]], None]:
         def cancel(_: Deferred[frozenset[str]]) -> None:
             # Deferred.cancel errbacks with CancelledError after this returns.
+            for index, (granted, _names) in enumerate(self._to_fire):
+                if granted is req:
+                    # Granted but not yet delivered: undo the grant, nothing stays held.
+                    del self._to_fire[index]
+                    del self._held[req.level][req.owner]
+                    self._process()
+                    return
             self._withdraw(req)
 
         return cancel
@@ -521,23 +529,18 @@ class LockManager:
 
     def _process(self) -> None:
         """Grant whatever can be granted, then fire the Deferreds of the grants."""
-        if self._busy:
-            self._dirty = True
+        for level in LEVELS:
+            self._to_fire.extend(self._grant_level(level))
+        if self._firing:
             return
-        self._busy = True
+        self._firing = True
         try:
-            while True:
-                self._dirty = False
-                granted: list[tuple[_Request, frozenset[str]]] = []
-                for level in LEVELS:
-                    granted.extend(self._grant_level(level))
-                for req, got in granted:
-                    assert req.deferred is not None
-                    req.deferred.callback(got)
-                if not self._dirty:
-                    break
+            while self._to_fire:
+                req, got = self._to_fire.pop(0)
+                assert req.deferred is not None
+                req.deferred.callback(got)
         finally:
-            self._busy = False
+            self._firing = False
 
     def _grant_level(self, level: int) -> list[tuple[_Request, frozenset[str]]]:
         pending = self._pending[level]

@@ -484,6 +484,59 @@ class MonitorTests(SynchronousTestCase):
         self.assertEqual(locks["node/[lockset]"].pending, (PendingInfo("b", Mode.SHARED, 0),))
 
 
+class ReentrancyTests(SynchronousTestCase):
+    """Callbacks and coroutines that call back into the manager while it grants."""
+
+    def setUp(self) -> None:
+        self.lm, self.clock = make()
+
+    def test_job_coroutine_walks_levels(self) -> None:
+        async def job(owner: str, instance: str) -> frozenset[str]:
+            await self.lm.acquire(owner, LEVEL_CLUSTER, [BGL], shared=True)
+            await self.lm.acquire(owner, LEVEL_INSTANCE, [instance])
+            return await self.lm.acquire(owner, LEVEL_NODE, ["n1"], timeout=0)
+
+        self.successResultOf(self.lm.acquire("x", LEVEL_CLUSTER, [BGL]))
+        d = Deferred.fromCoroutine(job("j1", "i1"))
+        self.assertNoResult(d)
+        # Release fires j1's BGL grant; the coroutine then re-enters acquire twice,
+        # including a try-once request that must see the current state.
+        self.lm.release("x")
+        self.assertEqual(self.successResultOf(d), frozenset(["n1"]))
+        self.assertEqual(self.lm.owned("j1", LEVEL_INSTANCE), frozenset(["i1"]))
+
+    def test_cancelling_job_cancels_lock_wait(self) -> None:
+        async def job() -> None:
+            await self.lm.acquire("j1", LEVEL_CLUSTER, [BGL], shared=True)
+            await self.lm.acquire("j1", LEVEL_NODE, ["n1"])
+
+        self.successResultOf(self.lm.acquire("x", LEVEL_NODE, ["n1"]))
+        d = Deferred.fromCoroutine(job())
+        self.assertTrue(self.lm.is_waiting("j1"))
+        d.cancel()
+        self.failureResultOf(d, CancelledError)
+        self.assertFalse(self.lm.is_waiting("j1"))
+        self.lm.release("j1")
+        self.lm.release("x")
+        self.assertEqual(self.lm.list_locks()[0].owners, ())
+
+    def test_cancel_of_granted_but_undelivered(self) -> None:
+        self.successResultOf(self.lm.acquire("x", LEVEL_NODE, ["n1"]))
+        b = self.lm.acquire("b", LEVEL_NODE, ["n1"], shared=True)
+        c = self.lm.acquire("c", LEVEL_NODE, ["n1"], shared=True)
+
+        def cancel_c(names: frozenset[str]) -> frozenset[str]:
+            c.cancel()
+            return names
+
+        b.addCallback(cancel_c)
+        self.lm.release("x")
+        self.successResultOf(b)
+        self.failureResultOf(c, CancelledError)
+        self.assertIsNone(self.lm.owned_mode("c", LEVEL_NODE))
+        self.assertEqual(self.lm.owned("b", LEVEL_NODE), frozenset(["n1"]))
+
+
 # -- property test --------------------------------------------------------------------
 
 OWNERS = ["j1", "j2", "j3", "j4"]

@@ -765,7 +765,7 @@ class ValueTests(SynchronousTestCase):
         self.assertIs(op.force, False)
 
     def test_test_dummy_accepts_null(self) -> None:
-        data = {
+        data: dict[str, Any] = {
             "OP_ID": "OP_TEST_DUMMY",
             "result": None,
             "messages": [],
