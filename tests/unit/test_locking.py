@@ -551,9 +551,10 @@ acquire_op = st.tuples(
     st.booleans(),
     st.sampled_from([-20, -10, 0, 10]),
     st.sampled_from([None, None, 0, 3]),
+    st.sampled_from([False, False, True]),
 )
 other_op = st.tuples(
-    st.sampled_from(["release", "release_level", "cancel", "tick", "downgrade"]),
+    st.sampled_from(["release", "release_level", "cancel", "tick", "downgrade", "bump"]),
     st.sampled_from(OWNERS),
     st.sampled_from(PROP_LEVELS),
 )
@@ -591,7 +592,7 @@ class PropertyTests(SynchronousTestCase):
         for op in ops:
             kind, owner, level = op[0], op[1], op[2]
             if kind == "acquire":
-                names_raw, shared, prio, timeout = op[3], op[4], op[5], op[6]
+                names_raw, shared, prio, timeout, opportunistic = op[3:8]
                 if owner in waiting or any(
                     lm.owned_mode(owner, lv) is not None for lv in PROP_LEVELS if lv >= level
                 ):
@@ -601,7 +602,15 @@ class PropertyTests(SynchronousTestCase):
                     if names_raw is None
                     else [n for n in names_raw if n in PROP_NAMES[level]]
                 )
-                d = lm.acquire(owner, level, names, shared=shared, priority=prio, timeout=timeout)
+                d = lm.acquire(
+                    owner,
+                    level,
+                    names,
+                    shared=shared,
+                    priority=prio,
+                    timeout=timeout,
+                    opportunistic=opportunistic,
+                )
                 box: list[Any] = []
                 outcome[owner] = box
                 d.addBoth(box.append)
@@ -617,6 +626,8 @@ class PropertyTests(SynchronousTestCase):
             elif kind == "cancel":
                 if owner in waiting:
                     waiting[owner].cancel()
+            elif kind == "bump":
+                lm.set_priority(owner, -20)
             elif kind == "tick":
                 clock.advance(1)
             for o in list(waiting):
