@@ -133,6 +133,9 @@ class ILockManager(Interface):
     def release(owner: Owner, level: int | None = None, names: Iterable[str] | None = None) -> None:
         """Release ``names`` (default all) at ``level`` (default every level)."""
 
+    def drop(owner: Owner) -> None:
+        """Cancel the owner's waiting request and release all it holds (job ended)."""
+
     def downgrade(owner: Owner, level: int) -> None:
         """Turn the owner's exclusive holding at ``level`` into a shared one."""
 
@@ -309,6 +312,12 @@ class LockManager:
             else:
                 self._release_names(owner, level, frozenset(names))
         self._process()
+
+    def drop(self, owner: Owner) -> None:
+        req = self._waiting.get(owner)
+        if req is not None and req.deferred is not None:
+            req.deferred.cancel()
+        self.release(owner)
 
     def _release_names(self, owner: Owner, level: int, names: frozenset[str]) -> None:
         holding = self._held[level].get(owner)

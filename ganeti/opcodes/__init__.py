@@ -109,7 +109,7 @@ from ganeti.opcodes.node import (
     OpRepairNodeStorage,
 )
 
-__all__ = ["COMMON_PARAMS", "OneOf", "OpCode", "Param", "lookup", "registry"]
+__all__ = ["COMMON_PARAMS", "OneOf", "OpCode", "Param", "from_dict", "lookup", "registry"]
 __all__ += [
     "OpBackupExport",
     "OpBackupPrepare",

@@ -399,6 +399,15 @@ class ReleaseTests(SynchronousTestCase):
             self.assertIsNone(self.lm.owned_mode("a", level))
         self.lm.release("a")  # idempotent
 
+    def test_drop_cancels_and_releases(self) -> None:
+        self.successResultOf(self.lm.acquire("x", LEVEL_NODE, ["n2"]))
+        self.successResultOf(self.lm.acquire("a", LEVEL_INSTANCE, ["i1"]))
+        d = self.lm.acquire("a", LEVEL_NODE, ["n2"])
+        self.lm.drop("a")
+        self.failureResultOf(d, CancelledError)
+        self.assertFalse(self.lm.is_waiting("a"))
+        self.assertEqual(self.lm.owned("a", LEVEL_INSTANCE), frozenset())
+
     def test_early_release_of_some_names(self) -> None:
         self.successResultOf(self.lm.acquire("a", LEVEL_NODE, ["n1", "n2"]))
         w = self.lm.acquire("w", LEVEL_NODE, ["n2"])
