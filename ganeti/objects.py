@@ -7,6 +7,11 @@ values along the inheritance chains (cluster -> group -> node/instance).
 Serialisation rules (``to_dict``/``from_dict``):
 
 * keys whose value is ``None`` are omitted, as Ganeti does;
+* keys holding an *empty* container (``{}``, ``[]``, no tags) are omitted too, except in
+  the cluster object: they read back as the same empty default, and dropping them makes a
+  20,000-instance file about a fifth smaller, which is what commit latency and load time
+  scale with.  ``forthcoming`` is likewise written only when true (older Ganeti files
+  lack it).  Embedded DRBD children carry no ``serial_no``/``ctime``/``mtime``;
 * tag sets are written as sorted lists;
 * keys this code does not know are **preserved** in ``extra`` and written back unchanged,
   so a replica never silently drops data written by a newer version.  Two keys are
@@ -40,6 +45,10 @@ _DERIVED_KEYS: dict[str, frozenset[str]] = {
     "Instance": frozenset({"disk_template"}),
     "NodeGroup": frozenset({"members"}),
 }
+
+
+_CONTAINERS = frozenset({dict, list, set})
+_NESTED_SKIP = frozenset({"serial_no", "ctime", "mtime"})
 
 
 def new_uuid() -> str:
@@ -108,6 +117,7 @@ class ConfigObject:
     """
 
     _NESTED: ClassVar[dict[str, type[ConfigObject]]] = {}
+    _SPARSE: ClassVar[bool] = True
     _names_cache: ClassVar[dict[type, tuple[frozenset[str], tuple[str, ...]]]] = {}
 
     extra: JsonDict
@@ -121,18 +131,26 @@ class ConfigObject:
             ConfigObject._names_cache[cls] = cached
         return cached
 
-    def to_dict(self) -> JsonDict:
-        """The ``config.data`` form.  Containers are shared with the object, not copied."""
+    def to_dict(self, *, nested: bool = False) -> JsonDict:
+        """The ``config.data`` form.  Containers are shared with the object, not copied.
+
+        ``nested`` is set for objects embedded in another one (DRBD children), which carry
+        no serial number or timestamps of their own.
+        """
         out: JsonDict = {}
-        nested = self._NESTED
+        subs = self._NESTED
+        sparse = self._SPARSE
+        skip = _NESTED_SKIP if nested else ()
         for name in self._field_names()[1]:
             value = getattr(self, name)
-            if value is None:
+            if value is None or name in skip:
                 continue
-            if isinstance(value, set):
+            if not value and sparse and (value.__class__ in _CONTAINERS or name == "forthcoming"):
+                continue
+            if value.__class__ is set:
                 value = sorted(value)
-            elif name in nested:
-                value = [item.to_dict() for item in value]
+            elif name in subs:
+                value = [item.to_dict(nested=True) for item in value]
             out[name] = value
         if self.extra:
             for key, value in self.extra.items():
@@ -141,6 +159,21 @@ class ConfigObject:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        try:
+            # Fast path (a large config has ~100,000 objects): every key is a field.
+            obj = cls(**data)
+        except TypeError:
+            return cls._from_dict_slow(data)
+        if type(getattr(obj, "tags", None)) is list:
+            obj.tags = set(obj.tags)  # type: ignore[attr-defined]
+        for name, sub in cls._NESTED.items():
+            items = getattr(obj, name)
+            if items:
+                setattr(obj, name, [sub.from_dict(item) for item in items])
+        return obj
+
+    @classmethod
+    def _from_dict_slow(cls, data: Mapping[str, Any]) -> Self:
         known, _ = cls._field_names()
         derived = _DERIVED_KEYS.get(cls.__name__, frozenset())
         nested = cls._NESTED
@@ -203,8 +236,11 @@ class Disk(ConfigObject):
     mtime: float = 0.0
     extra: JsonDict = attrs.field(factory=dict)
 
-    def problems(self) -> list[str]:
-        """Problems visible from the disk alone (references are checked by ConfigData)."""
+    def problems(self, *, child: bool = False) -> list[str]:
+        """Problems visible from the disk alone (references are checked by ConfigData).
+
+        DRBD children are plain LVs that exist on both DRBD nodes, hence ``child``.
+        """
         out: list[str] = []
         if self.dev_type not in constants.DISK_TEMPLATES or self.dev_type == "diskless":
             out.append(f"invalid dev_type {self.dev_type!r}")
@@ -227,14 +263,17 @@ class Disk(ConfigObject):
                 out.append("DRBD disk needs two distinct nodes")
             if len(self.children) != 2:
                 out.append("DRBD disk needs two children (data and meta)")
-        elif self.dev_type in (constants.DT_PLAIN, constants.DT_FILE):
+        elif self.dev_type in (constants.DT_PLAIN, constants.DT_FILE) and not child:
             if len(self.nodes) != 1:
                 out.append(f"{self.dev_type} disk must live on exactly one node")
         if self.logical_id is not None and not isinstance(self.logical_id, list):
             out.append("logical_id must be a list")
-        for child in self.children:
-            out.extend(f"child {child.uuid}: {p}" for p in child.problems())
+        for sub in self.children:
+            out.extend(f"child {sub.uuid}: {p}" for p in sub.problems(child=True))
         return out
+
+
+Disk._NESTED = {"children": Disk}
 
 
 @attrs.define(eq=False)
@@ -493,6 +532,8 @@ class IPolicy:
 
 @attrs.define(eq=False)
 class Cluster(ConfigObject):
+    _SPARSE: ClassVar[bool] = False  # small, and operators read it: write every key
+
     cluster_name: str = ""
     uuid: str = attrs.field(factory=new_uuid)
     serial_no: int = 1

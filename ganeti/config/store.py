@@ -11,6 +11,8 @@ bytes then go through :func:`~ganeti.config.atomic.atomic_write`.
 from __future__ import annotations
 
 import json
+import os
+import threading
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -28,6 +30,16 @@ _encoder = json.JSONEncoder(sort_keys=True, separators=(",", ":"))
 
 def _encode(value: Any) -> bytes:
     return _encoder.encode(value).encode("ascii")
+
+
+def verify_error(message: str, problems: list[str], limit: int = 20) -> errors.ConfigVerifyError:
+    """A ConfigVerifyError whose text lists at most ``limit`` problems (``.errors`` has all)."""
+    shown = problems[:limit]
+    if len(problems) > limit:
+        shown = [*shown, f"... and {len(problems) - limit} more"]
+    err = errors.ConfigVerifyError(message, shown)
+    err.errors = list(problems)
+    return err
 
 
 def split_version(version: int) -> tuple[int, int, int]:
@@ -66,7 +78,7 @@ def parse_config(data: bytes | str, source: str, *, verify: bool = True) -> Conf
     if verify:
         problems = config.verify()
         if problems:
-            raise errors.ConfigVerifyError(f"{source} does not validate", problems)
+            raise verify_error(f"{source} does not validate", problems)
     return config
 
 
@@ -78,10 +90,18 @@ def load_config(path: Path, *, verify: bool = True) -> ConfigData:
     return parse_config(data, str(path), verify=verify)
 
 
+_CHUNK = 256  # objects per cached chunk of a section
+
+
 @attrs.define
 class _Section:
+    """Cached encoding of one object section, in chunks of up to _CHUNK objects."""
+
     fragments: dict[str, tuple[ConfigObject, int, bytes]] = attrs.field(factory=dict)
-    joined: bytes | None = None
+    members: list[list[str]] = attrs.field(factory=list)  # UUIDs per chunk, in file order
+    encoded: list[bytes | None] = attrs.field(factory=list)  # None = must re-join
+    where: dict[str, int] = attrs.field(factory=dict)  # UUID -> chunk index
+    ready: bool = False
 
 
 class ConfigSerializer:
@@ -90,7 +110,8 @@ class ConfigSerializer:
     A fragment is reused while the stored object is the same Python object with the same
     ``serial_no``; the writer bumps serials and replaces objects on update, so fragments
     never go stale.  ``render(config)`` without hints checks every object (safe for any
-    caller); ``render(config, changed=...)`` trusts the hints and touches only those.
+    caller); ``render(config, changed=...)`` trusts the hints and touches only the chunks
+    holding those objects, so a commit costs little more than the write itself.
     """
 
     def __init__(self) -> None:
@@ -116,33 +137,67 @@ class ConfigSerializer:
             if key in parts:
                 chunks.append(parts[key])
             else:
-                chunks.extend((b"{", self._render_section(config, key, changed_set), b"}"))
+                chunks.append(b"{")
+                chunks.extend(self._render_section(config, key, changed_set))
+                chunks.append(b"}")
         chunks.append(b"}\n")
         return chunks
 
-    def _render_section(self, config: ConfigData, name: str, changed: set[str] | None) -> bytes:
+    def _render_section(
+        self, config: ConfigData, name: str, changed: set[str] | None
+    ) -> list[bytes]:
         section = self._sections[name]
         objs: dict[str, ConfigObject] = getattr(config, name)
+        if changed is None or not section.ready:
+            self._rebuild(section, objs)
+        else:
+            self._apply(section, objs, changed)
+            if len(section.fragments) != len(objs):  # incomplete hints: start over
+                self._rebuild(section, objs)
+        out: list[bytes] = []
         frags = section.fragments
-        if changed is not None and section.joined is not None:
-            touched = [u for u in changed if u in objs or u in frags]
-            if not touched:
-                return section.joined
-            for uuid in touched:
-                if uuid not in objs:
-                    del frags[uuid]
-                else:
-                    self._refresh(frags, uuid, objs[uuid])
-            if len(frags) != len(objs):  # hints were incomplete: fall back to a full check
-                changed = None
-        if changed is None or section.joined is None:
-            for uuid, obj in objs.items():
+        for idx, encoded in enumerate(section.encoded):
+            if encoded is None:
+                encoded = b",".join([frags[u][2] for u in section.members[idx]])
+                section.encoded[idx] = encoded
+            if encoded:
+                if out:
+                    out.append(b",")
+                out.append(encoded)
+        return out
+
+    def _rebuild(self, section: _Section, objs: dict[str, ConfigObject]) -> None:
+        frags = section.fragments
+        for uuid, obj in objs.items():
+            self._refresh(frags, uuid, obj)
+        for stale in frags.keys() - objs.keys():
+            del frags[stale]
+        order = list(objs)
+        section.members = [order[i : i + _CHUNK] for i in range(0, len(order), _CHUNK)]
+        section.encoded = [None] * len(section.members)
+        section.where = {u: i // _CHUNK for i, u in enumerate(order)}
+        section.ready = True
+
+    def _apply(self, section: _Section, objs: dict[str, ConfigObject], changed: set[str]) -> None:
+        frags = section.fragments
+        for uuid in changed:
+            idx = section.where.get(uuid)
+            obj = objs.get(uuid)
+            if obj is not None:
                 self._refresh(frags, uuid, obj)
-            if len(frags) != len(objs):
-                for stale in frags.keys() - objs.keys():
-                    del frags[stale]
-        section.joined = b",".join([frags[u][2] for u in objs])
-        return section.joined
+                if idx is None:  # new object: append, as the dict does
+                    if not section.members or len(section.members[-1]) >= _CHUNK:
+                        section.members.append([])
+                        section.encoded.append(None)
+                    idx = len(section.members) - 1
+                    section.members[idx].append(uuid)
+                    section.where[uuid] = idx
+                section.encoded[idx] = None
+            elif idx is not None:  # removed
+                section.members[idx].remove(uuid)
+                del section.where[uuid]
+                del frags[uuid]
+                section.encoded[idx] = None
 
     @staticmethod
     def _refresh(
@@ -169,14 +224,32 @@ class ConfigStore:
     def load(self) -> ConfigData:
         return load_config(self.path)
 
+    _lock: threading.Lock = attrs.field(factory=threading.Lock, init=False, repr=False)
+
+    @property
+    def previous_path(self) -> Path:
+        """Where the replaced content waits to be freed (see :meth:`release_previous`)."""
+        return self.path.with_name(f".{self.path.name}.previous")
+
     def persist(self, chunks: Sequence[bytes]) -> None:
         """Blocking: durably replace the file with ``chunks``."""
-        atomic_write(self.path, chunks, CONFIG_FILE_MODE, self.ops)
-        self.writes += 1
+        with self._lock:
+            atomic_write(
+                self.path, chunks, CONFIG_FILE_MODE, self.ops, keep_previous=self.previous_path
+            )
+            self.writes += 1
+
+    def release_previous(self) -> None:
+        """Blocking: free the replaced content; called after callers were told."""
+        with self._lock:
+            try:
+                os.unlink(self.previous_path)
+            except FileNotFoundError:
+                pass
 
     def save(self, config: ConfigData) -> None:
         """Validate fully and write; used by bootstrap and tools, not the group-commit path."""
         problems = config.verify()
         if problems:
-            raise errors.ConfigVerifyError(f"refusing to write {self.path}", problems)
+            raise verify_error(f"refusing to write {self.path}", problems)
         self.persist(self.serializer.render(config))

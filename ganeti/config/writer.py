@@ -26,7 +26,7 @@ from zope.interface import implementer
 
 from ganeti import constants, errors
 from ganeti.config.interfaces import Commit, CommitListener, IConfigWriter
-from ganeti.config.store import ConfigStore
+from ganeti.config.store import ConfigStore, verify_error
 from ganeti.objects import (
     Cluster,
     ConfigData,
@@ -68,7 +68,10 @@ def _exists(what: str, name: str) -> errors.OpPrereqError:
 
 
 def _invalid(what: str, problems: list[str]) -> errors.OpPrereqError:
-    return errors.OpPrereqError(f"invalid {what}: {'; '.join(problems)}", errors.ECODE_INVAL)
+    shown = "; ".join(problems[:10]) + (
+        f"; ... and {len(problems) - 10} more" if len(problems) > 10 else ""
+    )
+    return errors.OpPrereqError(f"invalid {what}: {shown}", errors.ECODE_INVAL)
 
 
 class _Kind:
@@ -695,7 +698,7 @@ class ConfigWriter:
         if problems:
             # Only reachable when someone changed live objects behind the writer's back.
             self._new_changes = False
-            err = errors.ConfigVerifyError(f"refusing to write {self._store.path}", problems)
+            err = verify_error(f"refusing to write {self._store.path}", problems)
             log.error("{error}", error=str(err))
             for d in waiters:
                 d.errback(Failure(err))
@@ -731,6 +734,9 @@ class ConfigWriter:
                 log.failure("commit listener {listener!r} failed", listener=listener)
         for d in inflight:
             d.callback(serial)
+        self._run_blocking(self._store.release_previous).addErrback(
+            lambda f: log.failure("cannot remove {path}", f, path=str(self._store.previous_path))
+        )
         self._after_write()
 
     def _write_failed(self, failure: Failure) -> None:
