@@ -1,0 +1,1 @@
+"""LUXI: the local JSON protocol between clients (CLI, RAPI) and the master daemon."""
