@@ -1,0 +1,334 @@
+"""hbal's greedy search, with incremental, vectorised candidate scoring.
+
+Each step considers every move of every victim instance (see
+`moves.possible_move_types`) and keeps the one with the lowest score; ties
+go to the first candidate in Ganeti's enumeration order (victims in index
+order; per victim Failover first, then targets in node order and the move
+types in their listed order).
+
+Scoring is two-tier so that plans are identical to the reference:
+
+1. every candidate gets an *approximate* score from per-metric running sums
+   (centred sum and sum of squares for each standard deviation) updated by
+   the 2-3 nodes the move touches: O(1) per candidate, vectorised;
+2. the candidates within a small tolerance of the best approximate score
+   are re-scored *exactly* (two-pass, left-fold sums, like the reference)
+   and the minimum, first in order on ties, wins.
+
+Public API: `BalanceOptions`, `Step`, `Balancer` (`best_step`, `run`),
+`victims`, `target_nodes`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import attrs
+import numpy as np
+
+from ganeti.htools import model as m
+from ganeti.htools import score as sc
+from ganeti.htools.model import Cluster, FArray, IArray
+from ganeti.htools.moves import Move, MoveOptions, MoveType, apply_move, possible_move_types
+from ganeti.htools.moves import rmem_after_sec_removal, simulate
+
+# Approximate scores closer than this to the best are re-scored exactly.
+# Centred sums keep the error of the approximation far below this.
+TIE_TOLERANCE = 1e-7
+EXACT_CHUNK = 2_000_000  # elements per exact-scoring batch
+
+
+@attrs.frozen
+class BalanceOptions:
+    max_length: int = -1
+    min_score: float = 1e-9
+    min_gain: float = 0.01
+    min_gain_limit: float = 0.1
+    evac_mode: bool = False
+    moves: MoveOptions = MoveOptions()
+
+
+@attrs.frozen
+class Step:
+    move: Move
+    score: float
+    old_pri: int
+    old_sec: int
+    new_pri: int
+    new_sec: int
+
+
+@attrs.define
+class _Cands:
+    kind: MoveType
+    inst: IArray
+    target: IArray
+    order: IArray
+
+
+def victims(c: Cluster, group_insts: IArray, evac_mode: bool) -> IArray:
+    sel = group_insts[c.movable[group_insts] & c.i_auto_balance[group_insts]]
+    if evac_mode and len(sel):
+        off = c.offline
+        p = c.pnode[sel]
+        s = c.snode[sel]
+        sec_off = np.where(s >= 0, off[np.where(s >= 0, s, 0)], False)
+        sel = sel[off[p] | sec_off]
+    return sel
+
+
+def target_nodes(c: Cluster, group_nodes: IArray) -> IArray:
+    return group_nodes[c.online_mask[group_nodes]]
+
+
+class Balancer:
+    """Greedy balancing of one node group of a cluster (mutated in place)."""
+
+    def __init__(
+        self,
+        cluster: Cluster,
+        group_nodes: IArray,
+        group_insts: IArray,
+        opts: BalanceOptions,
+    ) -> None:
+        self.c = cluster
+        self.nodes = np.asarray(group_nodes, dtype=np.int64)
+        self.insts = np.asarray(group_insts, dtype=np.int64)
+        self.opts = opts
+        self.pos = np.full(cluster.n_nodes, -1, np.int64)
+        self.pos[self.nodes] = np.arange(len(self.nodes))
+        off = cluster.offline[self.nodes]
+        self.on_cols = np.flatnonzero(~off)
+        self.off_cols = np.flatnonzero(off)
+        self.in_group = np.zeros(cluster.n_nodes, bool)
+        self.in_group[self.nodes] = True
+        self.gmap = sc.location_map(cluster, self.nodes)
+
+    # ------------------------------------------------------------ scoring
+    def score(self) -> float:
+        return sc.cluster_score(self.c, self.nodes)
+
+    def _candidates(self) -> list[_Cands]:
+        c = self.c
+        vic = victims(c, self.insts, self.opts.evac_mode)
+        tg = target_nodes(c, self.nodes)
+        nt = len(tg)
+        stride = 1 + nt * 8
+        by_kind: dict[MoveType, tuple[list[int], list[int], list[int]]] = {}
+        fo: list[int] = []
+        fo_order: list[int] = []
+        for vpos, i in enumerate(vic):
+            use_fo, kinds = possible_move_types(c, int(i), self.opts.moves)
+            if use_fo:
+                fo.append(int(i))
+                fo_order.append(vpos * stride)
+            for rank, k in enumerate(kinds):
+                lst = by_kind.setdefault(k, ([], [], []))
+                lst[0].append(int(i))
+                lst[1].append(vpos)
+                lst[2].append(rank)
+        out: list[_Cands] = []
+        if fo:
+            arr = np.array(fo, np.int64)
+            out.append(_Cands(MoveType.FAILOVER, arr, np.full(len(arr), -1), np.array(fo_order)))
+        tpos = np.arange(nt)
+        for kind, (ilist, vlist, rlist) in by_kind.items():
+            ia = np.repeat(np.array(ilist, np.int64), nt)
+            ta = np.tile(tg, len(ilist))
+            order = (
+                np.repeat(np.array(vlist, np.int64) * stride, nt)
+                + 1
+                + np.tile(tpos, len(ilist)) * 8
+                + np.repeat(np.array(rlist, np.int64), nt)
+            )
+            p = c.pnode[ia]
+            s = c.snode[ia]
+            keep = ta != p
+            if kind != MoveType.FAILOVER_TO_ANY:
+                keep &= ta != s
+            out.append(_Cands(kind, ia[keep], ta[keep], order[keep]))
+        return out
+
+    def _base(self) -> dict[str, FArray | float]:
+        c = self.c
+        vals = sc.node_values(c.dyn[:, self.nodes], c.stat[:, self.nodes])
+        on = vals[:, self.on_cols]
+        n = on.shape[1]
+        center = on.mean(axis=1) if n else np.zeros(vals.shape[0])
+        cent = on - center[:, None]
+        return {
+            "vals": vals,
+            "n": float(n),
+            "center": center,
+            "S": cent.sum(axis=1),
+            "Q": (cent * cent).sum(axis=1),
+            "sum_on": on.sum(axis=1),
+            "sum_off": vals[:, self.off_cols].sum(axis=1),
+            "map": sc.map_value(self.gmap),
+        }
+
+    def _map_delta(self, inst: IArray, old_p: IArray, new_p: IArray) -> FArray:
+        c = self.c
+        k = len(inst)
+        if not self.gmap.size or k == 0:
+            return np.zeros(k)
+        onl = c.online_mask & self.in_group
+        x = c.i_excl_mat[inst] * (~c.i_forth[inst])[:, None]  # (K, ne)
+        r = c.node_loc_mat[old_p] * onl[old_p][:, None]  # (K, nl)
+        a = c.node_loc_mat[new_p] * onl[new_p][:, None]
+        g = self.gmap[None, :, :]
+        new = g + (a - r)[:, :, None] * x[:, None, :]
+        tot = ((a - r).sum(axis=1)) * x.sum(axis=1)
+        distinct = (new > 0).sum(axis=(1, 2)) - (g > 0).sum(axis=(1, 2))
+        return np.asarray(tot - distinct, dtype=float)
+
+    def _approx(
+        self,
+        base: dict[str, FArray | float],
+        res_nodes: list[IArray],
+        res_vals: list[FArray],
+        map_delta: FArray,
+    ) -> FArray:
+        vals = base["vals"]
+        assert isinstance(vals, np.ndarray)
+        center = base["center"]
+        assert isinstance(center, np.ndarray)
+        n = float(base["n"])  # type: ignore[arg-type]
+        onl = self.c.online_mask
+        k = len(map_delta)
+        d_s = np.zeros((sc.NUM_NODE_VALUES, k))
+        d_q = np.zeros((sc.NUM_NODE_VALUES, k))
+        d_off = np.zeros((sc.NUM_NODE_VALUES, k))
+        for nodes, new in zip(res_nodes, res_vals):
+            old = vals[:, self.pos[nodes]]
+            on = onl[nodes]
+            diff = new - old
+            d_s += np.where(on, diff, 0.0)
+            dq = (new - center[:, None]) ** 2 - (old - center[:, None]) ** 2
+            d_q += np.where(on, dq, 0.0)
+            d_off += np.where(on, 0.0, diff)
+        met = np.zeros((len(sc.METRICS), k))
+        if n > 0:
+            s_new = base["S"][:, None] + d_s  # type: ignore[index]
+            q_new = base["Q"][:, None] + d_q  # type: ignore[index]
+            var = q_new / n - (s_new / n) ** 2
+            sd = np.sqrt(np.maximum(var, 0.0))
+        else:
+            sd = np.full((sc.NUM_NODE_VALUES, k), np.nan)
+        met[sc.SD_ROWS] = sd[sc.SD_ROWS]
+        sum_on = base["sum_on"][:, None] + d_s  # type: ignore[index]
+        met[sc.SUM_ROWS] = sum_on[sc.SUM_ROWS]
+        met[sc.OFF_ROWS] = (base["sum_off"][:, None] + d_off)[sc.OFF_ROWS]  # type: ignore[index]
+        met[sc.MAP_METRIC] = float(base["map"]) + map_delta  # type: ignore[arg-type]
+        met[19] = sum_on[sc.RTOTAL_ROW]
+        return np.asarray((sc.WEIGHTS[:, None] * met).sum(axis=0))
+
+    def _exact(
+        self,
+        base: dict[str, FArray | float],
+        res_nodes: list[IArray],
+        res_vals: list[FArray],
+        map_delta: FArray,
+    ) -> FArray:
+        vals = base["vals"]
+        assert isinstance(vals, np.ndarray)
+        k = len(map_delta)
+        ng = vals.shape[1]
+        out = np.empty(k)
+        chunk = max(1, EXACT_CHUNK // max(1, vals.size))
+        for lo in range(0, k, chunk):
+            hi = min(k, lo + chunk)
+            x = np.broadcast_to(vals, (hi - lo,) + vals.shape).copy()
+            rows = np.arange(hi - lo)
+            for nodes, new in zip(res_nodes, res_vals):
+                cols = self.pos[nodes[lo:hi]]
+                x[rows, :, cols] = new[:, lo:hi].T
+            met = sc.metrics_from_values(
+                x[:, :, self.on_cols],
+                x[:, :, self.off_cols],
+                float(base["map"]) + map_delta[lo:hi],  # type: ignore[arg-type]
+            )
+            out[lo:hi] = sc.total_score(met)
+        del ng
+        return out
+
+    def best_step(self, cur: float) -> tuple[Move, float] | None:
+        """The best strictly improving move on the current state, if any."""
+        c = self.c
+        base = self._base()
+        rmem_cache = {}
+        results = []
+        for cand in self._candidates():
+            if len(cand.inst) == 0:
+                continue
+            key = id(cand)
+            rmem_s = None
+            if cand.kind != MoveType.FAILOVER_TO_ANY:
+                rmem_s = rmem_after_sec_removal(c, cand.inst)
+            rmem_cache[key] = rmem_s
+            res = simulate(
+                c, cand.kind, cand.inst, np.maximum(cand.target, 0), self.opts.moves, rmem_s
+            )
+            new_vals = [
+                sc.node_values(blk, c.stat[:, nodes]) for nodes, blk in zip(res.nodes, res.blocks)
+            ]
+            old_p = c.pnode[cand.inst]
+            mdelta = self._map_delta(cand.inst, old_p, res.new_pri)
+            approx = self._approx(base, res.nodes, new_vals, mdelta)
+            approx = np.where(res.ok & np.isfinite(approx), approx, np.inf)
+            results.append((cand, res, new_vals, mdelta, approx))
+        if not results:
+            return None
+        best = min(float(r[4].min()) for r in results)
+        if not np.isfinite(best) or best > cur + TIE_TOLERANCE:
+            return None
+        tol = TIE_TOLERANCE + 1e-12 * abs(best)
+        best_key: tuple[float, int] | None = None
+        best_move: Move | None = None
+        for cand, res, new_vals, mdelta, approx in results:
+            sel = np.flatnonzero(approx <= best + tol)
+            if len(sel) == 0:
+                continue
+            ex = self._exact(
+                base,
+                [nodes[sel] for nodes in res.nodes],
+                [v[:, sel] for v in new_vals],
+                mdelta[sel],
+            )
+            for j, e in zip(sel, ex):
+                key2 = (float(e), int(cand.order[j]))
+                if best_key is None or key2 < best_key:
+                    best_key = key2
+                    best_move = Move(int(cand.inst[j]), cand.kind, int(cand.target[j]))
+        if best_key is None or best_move is None or not best_key[0] < cur:
+            return None
+        return best_move, best_key[0]
+
+    # ------------------------------------------------------------ loop
+    def run(
+        self, on_step: Callable[[int, Step], None] | None = None, initial: float | None = None
+    ) -> list[Step]:
+        opts = self.opts
+        c = self.c
+        cur = self.score() if initial is None else initial
+        target = sc.optimal_score(c, self.nodes) + opts.min_score
+        steps: list[Step] = []
+        while (opts.max_length < 0 or len(steps) < opts.max_length) and cur > target:
+            found = self.best_step(cur)
+            if found is None:
+                break
+            mv, new = found
+            if not (cur > opts.min_gain_limit or cur - new >= opts.min_gain):
+                break
+            i = mv.inst
+            old_p, old_s = int(c.pnode[i]), int(c.snode[i])
+            if not apply_move(c, mv, opts.moves):
+                raise RuntimeError("internal error: chosen move is infeasible")
+            if self.gmap.size:
+                self.gmap = sc.location_map(c, self.nodes)
+            step = Step(mv, new, old_p, old_s, int(c.pnode[i]), int(c.snode[i]))
+            steps.append(step)
+            if on_step is not None:
+                on_step(len(steps), step)
+            cur = new
+        return steps
