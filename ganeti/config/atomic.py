@@ -67,6 +67,7 @@ def atomic_write(
     chunks = [data] if isinstance(data, bytes) else data
     tmp = path.with_name(f".{path.name}.tmp-{secrets.token_hex(6)}")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, mode)
+    kept = False
     try:
         try:
             os.fchmod(fd, mode)  # the umask must not weaken or widen the mode
@@ -75,19 +76,21 @@ def atomic_write(
         finally:
             os.close(fd)
         if keep_previous is not None:
-            _link_previous(path, keep_previous)
+            kept = _link_previous(path, keep_previous)
         ops.replace(tmp, path)
     except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
+        for leftover in (tmp, keep_previous if kept else None):
+            if leftover is not None:
+                try:
+                    os.unlink(leftover)
+                except FileNotFoundError:
+                    pass
         raise
     if sync_dir:
         fsync_dir(path.parent, ops)
 
 
-def _link_previous(path: Path, keep: Path) -> None:
+def _link_previous(path: Path, keep: Path) -> bool:
     try:
         os.unlink(keep)
     except FileNotFoundError:
@@ -95,7 +98,8 @@ def _link_previous(path: Path, keep: Path) -> None:
     try:
         os.link(path, keep)
     except FileNotFoundError:
-        pass  # first write: nothing to keep
+        return False  # first write: nothing to keep
+    return True
 
 
 def fsync_dir(directory: Path, ops: FileOps | None = None) -> None:

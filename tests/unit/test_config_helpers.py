@@ -1,4 +1,4 @@
-"""Shared helpers (no tests here) for the config tests: the sample fixture and small object builders."""
+"""Shared helpers for the config tests (no tests here): the sample fixture, UUIDs."""
 
 from __future__ import annotations
 

@@ -140,9 +140,7 @@ class InheritanceTests(SynchronousTestCase):
         self.assertEqual(filled["kernel_args"], "ro quiet")  # instance wins
         self.assertEqual(filled["root_path"], "/dev/vda1")  # built-in default
         inst2 = self.cfg.instances[U(402)]  # os "debootstrap": os_hvp applies
-        self.assertEqual(
-            self.cluster.fill_instance_hv(inst2)["kernel_args"], "ro console=ttyS0"
-        )
+        self.assertEqual(self.cluster.fill_instance_hv(inst2)["kernel_args"], "ro console=ttyS0")
         override = self.cluster.fill_hv("kvm", "", {"migration_port": 1, "acpi": False})
         self.assertEqual(override["migration_port"], 8102)
         self.assertFalse(override["acpi"])
@@ -195,8 +193,12 @@ class InheritanceTests(SynchronousTestCase):
         self.assertEqual(policy.std["memory-size"], 512)
         self.assertEqual(policy.std["cpu-count"], 1)
         self.assertEqual(policy.vcpu_ratio, 4.0)
-        minmax = [{"min": dict.fromkeys(constants.ISPECS_PARAMETERS, 1),
-                   "max": dict.fromkeys(constants.ISPECS_PARAMETERS, 2)}]
+        minmax = [
+            {
+                "min": dict.fromkeys(constants.ISPECS_PARAMETERS, 1),
+                "max": dict.fromkeys(constants.ISPECS_PARAMETERS, 2),
+            }
+        ]
         merged = fill_ipolicy(self.cluster.cluster_ipolicy(), {"minmax": minmax})
         self.assertEqual(merged["minmax"], minmax)
 
