@@ -23,6 +23,7 @@ from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 
 from ganeti import constants, errors
+from ganeti.config.ssconf import check_ssconf_values, write_ssconf_files
 from ganeti.fileutils import write_file_atomic
 from ganeti.noded import hostinfo
 from ganeti.paths import SSCONF_KEYS, Paths
@@ -169,27 +170,22 @@ class NodeBackend:
         write_file_atomic(path, content, mode=mode, uid=uid_num, gid=gid_num, times=times)
 
     def write_ssconf_files(self, values: Any) -> None:
+        """Replace ssconf files; values are strings or lists of lines (one item per line)."""
         if not isinstance(values, dict):
             raise HandlerError("ssconf values must be a dict")
-        unknown = sorted(set(values) - set(SSCONF_KEYS))
-        if unknown:
-            raise HandlerError(f"unknown ssconf keys: {', '.join(unknown)}")
-        encoded: dict[str, bytes] = {}
+        normalised: dict[str, Any] = {}
         for key, value in values.items():
             if isinstance(value, list):
                 value = "".join(f"{line}\n" for line in value)
-            if not isinstance(value, str):
-                raise HandlerError(f"ssconf value of {key} must be a string or list of lines")
-            if value and not value.endswith("\n"):
+            elif isinstance(value, str) and value and not value.endswith("\n"):
                 value += "\n"
-            raw = value.encode("utf-8")
-            if len(raw) > constants.SSCONF_MAX_SIZE:
-                raise HandlerError(f"ssconf value of {key} is larger than 128 KiB")
-            encoded[key] = raw
-        self.paths.data_dir.mkdir(parents=True, exist_ok=True)
+            normalised[key] = value
+        try:
+            check_ssconf_values(normalised)
+        except errors.SsconfError as exc:
+            raise HandlerError(str(exc)) from None
         with _flock(self.paths.ssconf_lock):
-            for key, raw in encoded.items():
-                write_file_atomic(self.paths.ssconf(key), raw, mode=0o444)
+            write_ssconf_files(self.paths, normalised)
 
     # --- job queue replication -------------------------------------------------------
 
