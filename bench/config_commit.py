@@ -34,7 +34,7 @@ from ganeti.objects import NIC, ConfigData, Disk, Instance, Node, NodeGroup, new
 RESULTS = Path(__file__).parent / "results" / "config_commit.json"
 
 
-def build(n_nodes: int, n_instances: int) -> ConfigData:
+def build(n_nodes: int, n_instances: int, drbd_share: float = 0.5) -> ConfigData:
     now = time.time()
     cfg = bootstrap_config(
         cluster_name="bench.example.com",
@@ -67,7 +67,7 @@ def build(n_nodes: int, n_instances: int) -> ConfigData:
         pnode = nodes[i % len(nodes)]
         snode = nodes[(i + 1) % len(nodes)]
         inst_uuid = new_uuid()
-        drbd = i % 2 == 0
+        drbd = (i % 100) < drbd_share * 100
         disks = []
         for d in range(1 + (i // 2) % 2):
             duuid = new_uuid()
@@ -147,6 +147,9 @@ def main() -> int:
     parser.add_argument("--instances", type=int, default=20000)
     parser.add_argument("--iterations", type=int, default=200)
     parser.add_argument("--loads", type=int, default=5)
+    parser.add_argument(
+        "--drbd-share", type=float, default=0.5, help="fraction of DRBD instances (rest: plain)"
+    )
     parser.add_argument("--dir", type=Path, default=None, help="directory for config.data")
     parser.add_argument("--output", type=Path, default=RESULTS)
     args = parser.parse_args()
@@ -154,7 +157,7 @@ def main() -> int:
     workdir = Path(tempfile.mkdtemp(dir=args.dir or Path(__file__).parent / "results"))
     try:
         t0 = time.perf_counter()
-        cfg = build(args.nodes, args.instances)
+        cfg = build(args.nodes, args.instances, args.drbd_share)
         build_s = time.perf_counter() - t0
         store = ConfigStore(workdir / "config.data")
         t0 = time.perf_counter()
@@ -213,6 +216,7 @@ def main() -> int:
             "nodes": args.nodes,
             "instances": args.instances,
             "disks": len(cfg.disks),
+            "drbd_share": args.drbd_share,
             "file_bytes": size,
             "iterations": args.iterations,
             "build_s": round(build_s, 3),
