@@ -1,0 +1,1 @@
+"""The master daemon: config, locks, job queue and LUXI in one reactor."""
