@@ -1,0 +1,9 @@
+"""Logical units: one module per area; importing this package registers them all.
+
+See :mod:`ganeti.cmdlib.base` for the LU life cycle and :func:`register`.
+"""
+
+from ganeti.cmdlib import cluster, test
+from ganeti.cmdlib.base import LogicalUnit, LUContext, lu_registry, register
+
+__all__ = ["LUContext", "LogicalUnit", "cluster", "lu_registry", "register", "test"]

@@ -1,0 +1,110 @@
+"""The logical unit (LU) base class, its execution context and the OP_ID -> LU registry.
+
+An LU implements one opcode.  The processor (:mod:`ganeti.mcpu`) drives it through these
+steps, in this order:
+
+1. ``expand_names()``: resolve user-given names to UUIDs (raise ``OpPrereqError`` for
+   unknown ones) and declare locks: ``self.needed_locks[level] = names | ALL_SET`` and
+   ``self.share_locks[level] = True`` for shared mode (exclusive otherwise).  The
+   cluster level (the BGL) is always taken by the processor: shared unless the LU sets
+   ``REQ_BGL = True``.
+2. For each level from instance to network: ``declare_locks(level)`` (compute locks of a
+   lower level from what the higher levels hold), then the processor acquires
+   ``needed_locks[level]`` if present, owner = job id, at the job's priority.
+3. ``check_prereq()``: checks against the in-memory configuration; no side effects.
+   With ``dry_run`` the processor stops here and returns None.
+4. ``await exec(feedback)``: does the work and returns the opcode result (JSON-able).
+   ``feedback(message)`` appends a line to the job log.
+
+Locks are released when the opcode ends, however it ends.  Errors are exceptions:
+``OpPrereqError(message, ecode)`` for unmet preconditions, ``OpExecError`` for failures
+during execution; the processor turns them into Ganeti-style results.
+
+Registering an LU::
+
+    @register
+    class LUClusterQuery(LogicalUnit):
+        OP_ID = "OP_CLUSTER_QUERY"
+        ...
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any, ClassVar, TypeVar
+
+from attrs import frozen
+from twisted.internet.interfaces import IReactorTime
+
+from ganeti import errors
+from ganeti.config.interfaces import IConfigWriter
+from ganeti.locking import ILockManager, Names
+from ganeti.opcodes import OpCode, lookup
+from ganeti.paths import Paths
+from ganeti.rpc.client import IRpcClient
+
+Feedback = Callable[[str], None]
+
+
+@frozen
+class LUContext:
+    """What an LU may use: injected services plus the identity of the running job."""
+
+    config: IConfigWriter
+    locks: ILockManager
+    rpc: IRpcClient
+    clock: IReactorTime
+    paths: Paths
+    job_id: int
+    feedback: Feedback
+
+
+class LogicalUnit:
+    """Base class of all logical units; subclasses set ``OP_ID`` and override the steps."""
+
+    OP_ID: ClassVar[str] = ""
+    REQ_BGL: ClassVar[bool] = True
+    """Whether the LU needs the Big Ganeti Lock exclusively (node add/remove, ...)."""
+
+    def __init__(self, op: OpCode, ctx: LUContext) -> None:
+        self.op: Any = op  # parameters are dynamic attributes
+        self.ctx = ctx
+        self.cfg = ctx.config
+        self.needed_locks: dict[int, Names] = {}
+        self.share_locks: dict[int, bool] = {}
+
+    def expand_names(self) -> None:
+        """Resolve names and declare ``needed_locks``/``share_locks``."""
+
+    def declare_locks(self, level: int) -> None:
+        """Adjust ``needed_locks[level]`` just before that level is acquired."""
+
+    def check_prereq(self) -> None:
+        """Check preconditions against the configuration; raise OpPrereqError if unmet."""
+
+    async def exec(self, feedback: Feedback) -> Any:
+        """Do the work; return the opcode result."""
+        raise NotImplementedError
+
+    def owned_locks(self, level: int) -> frozenset[str]:
+        """Names of ``level`` this LU's job holds."""
+        return self.ctx.locks.owned(self.ctx.job_id, level)
+
+
+_REGISTRY: dict[str, type[LogicalUnit]] = {}
+_L = TypeVar("_L", bound=type[LogicalUnit])
+
+
+def register(cls: _L) -> _L:
+    """Class decorator: make ``cls`` the implementation of ``cls.OP_ID``."""
+    op_id = cls.OP_ID
+    lookup(op_id)  # raises OpCodeUnknown for a typo
+    if op_id in _REGISTRY:
+        raise errors.ProgrammerError(f"two logical units for {op_id}")
+    _REGISTRY[op_id] = cls
+    return cls
+
+
+def lu_registry() -> Mapping[str, type[LogicalUnit]]:
+    """Every registered LU by OP_ID (a copy)."""
+    return dict(_REGISTRY)
