@@ -518,3 +518,52 @@ DDM_MODIFY: Final = "modify"
 DDM_ATTACH: Final = "attach"
 DDM_DETACH: Final = "detach"
 DDMS_VALUES: Final = (DDM_ADD, DDM_REMOVE, DDM_MODIFY, DDM_ATTACH, DDM_DETACH)
+
+# --- Query engine (ganeti/query): field kinds, per-value result statuses, limits ---
+QFT_UNKNOWN: Final = "unknown"
+QFT_TEXT: Final = "text"
+QFT_BOOL: Final = "bool"
+QFT_NUMBER: Final = "number"
+QFT_FLOAT: Final = "float"
+QFT_UNIT: Final = "unit"  # a size in MiB
+QFT_TIMESTAMP: Final = "timestamp"
+QFT_OTHER: Final = "other"
+QFT_ALL: Final = frozenset(
+    {QFT_UNKNOWN, QFT_TEXT, QFT_BOOL, QFT_NUMBER, QFT_FLOAT, QFT_UNIT, QFT_TIMESTAMP, QFT_OTHER}
+)
+
+RS_NORMAL: Final = 0  # value present
+RS_UNKNOWN: Final = 1  # no such field
+RS_NODATA: Final = 2  # live data not collected or the node did not answer
+RS_UNAVAIL: Final = 3  # the field makes no sense for this item
+RS_OFFLINE: Final = 4  # the item's node is offline
+RS_ALL: Final = frozenset({RS_NORMAL, RS_UNKNOWN, RS_NODATA, RS_UNAVAIL, RS_OFFLINE})
+
+# Instance run states reported by the ``status`` field.
+INSTST_RUNNING: Final = "running"
+INSTST_ADMINDOWN: Final = "ADMIN_down"
+INSTST_ADMINOFFLINE: Final = "ADMIN_offline"
+INSTST_USERDOWN: Final = "USER_down"
+INSTST_ERRORDOWN: Final = "ERROR_down"
+INSTST_ERRORUP: Final = "ERROR_up"
+INSTST_NODEDOWN: Final = "ERROR_nodedown"
+INSTST_NODEOFFLINE: Final = "ERROR_nodeoffline"
+INSTST_WRONGNODE: Final = "ERROR_wrongnode"
+INSTST_ALL: Final = frozenset(
+    {
+        INSTST_RUNNING,
+        INSTST_ADMINDOWN,
+        INSTST_ADMINOFFLINE,
+        INSTST_USERDOWN,
+        INSTST_ERRORDOWN,
+        INSTST_ERRORUP,
+        INSTST_NODEDOWN,
+        INSTST_NODEOFFLINE,
+        INSTST_WRONGNODE,
+    }
+)
+
+# Per-index query fields (disk.size/N, nic.mac/N) exist for indexes below these.
+MAX_NICS: Final = 8
+MAX_DISKS: Final = 16
+EXPORT_VERSION: Final = 0
