@@ -14,6 +14,7 @@ from typing import Any
 from ganeti import constants as C
 from ganeti import errors
 from ganeti.opcodes import lookup as lookup_opcode
+from ganeti.opcodes.base import SUMMARY_MAX
 from ganeti.query.base import FieldDef, FieldTable, JobDict, QueryContext, QueryData
 
 DEFAULT_LIST_FIELDS = ("id", "status", "summary")
@@ -76,22 +77,27 @@ def job_priority(ops: Sequence[Mapping[str, Any]]) -> int:
 
 
 def op_summary(op_input: Any) -> str:
-    """``INSTANCE_STARTUP(web1)``: the opcode name and its most telling parameter."""
-    if not isinstance(op_input, Mapping):
-        return "(invalid opcode)"
-    op_id = str(op_input.get("OP_ID", ""))
-    text = op_id.removeprefix("OP_") or "(unknown)"
+    """``INSTANCE_STARTUP(web1)``: the opcode name and its most telling parameter.
+
+    Same text as :meth:`ganeti.opcodes.OpCode.summary`, but read straight from the
+    stored dict: a listing must not fail (or validate) because one old job is odd.
+    """
+    op_id = op_input.get("OP_ID") if isinstance(op_input, Mapping) else None
+    if not op_id:
+        return "(unknown opcode)"
+    text = str(op_id).removeprefix("OP_")
     try:
-        shown_fields = lookup_opcode(op_id).SUMMARY_FIELDS
+        shown_fields = lookup_opcode(str(op_id)).SUMMARY_FIELDS
     except errors.OpCodeUnknown:
         return text
     for name in shown_fields:
         value = op_input.get(name)
         if value is None or value == []:
             continue
-        if isinstance(value, list | tuple):
-            value = ",".join(str(v) for v in value)
-        return f"{text}({value})"
+        shown = ",".join(str(v) for v in value) if isinstance(value, list | tuple) else str(value)
+        if len(shown) > SUMMARY_MAX:
+            shown = shown[: SUMMARY_MAX - 3] + "..."
+        return f"{text}({shown})"
     return text
 
 
