@@ -54,3 +54,18 @@ class LUTestDelay(LogicalUnit):
                 if result is None or not result.ok:
                     why = "no answer" if result is None else result.fail_msg
                     raise errors.OpExecError(f"Error during node delay on {name}: {why}")
+
+
+@register
+class LUTestDummy(LogicalUnit):
+    """Returns ``result`` after logging ``messages``; fails on request (``fail``)."""
+
+    OP_ID = "OP_TEST_DUMMY"
+    REQ_BGL = False
+
+    async def exec(self, feedback: Feedback) -> Any:
+        for message in self.op.messages or []:
+            feedback(str(message))
+        if self.op.fail:
+            raise errors.OpExecError("LUTestDummy failed as requested")
+        return self.op.result

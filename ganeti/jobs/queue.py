@@ -443,6 +443,8 @@ class JobQueue:
 
     def _changed(self, job: QueuedJob, *, urgent: bool) -> None:
         self._dirty[job.id] = job
+        if job.finalized:
+            self._final_pending.add(job.id)  # watchers hear of it after the write
         self._schedule_flush(urgent=urgent)
         self._notify(job)
 
@@ -755,10 +757,11 @@ class JobQueue:
     def _change(
         self, job: QueuedJob, fields: list[str], prev_info: Any, prev_serial: int | None
     ) -> list[Any] | None:
+        if job.id in self._final_pending:
+            return None  # finished in memory, not yet on disk: tell nobody yet
         info = job.get_info(fields)
         entries = job.log_entries_since(prev_serial)
-        final = job.finalized and job.id not in self._final_pending
-        if final or entries or info != prev_info:
+        if job.finalized or entries or info != prev_info:
             return [info, entries]
         return None
 
