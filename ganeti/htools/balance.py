@@ -28,7 +28,7 @@ import numpy as np
 
 from ganeti.htools import model as m
 from ganeti.htools import score as sc
-from ganeti.htools.model import Cluster, FArray, IArray
+from ganeti.htools.model import BArray, Cluster, FArray, IArray
 from ganeti.htools.moves import Move, MoveOptions, MoveType, apply_move, possible_move_types
 from ganeti.htools.moves import rmem_after_sec_removal, simulate
 
@@ -64,6 +64,22 @@ class _Cands:
     inst: IArray
     target: IArray
     order: IArray
+
+
+def _order_free(values: FArray, terms: int) -> bool:
+    """True if summing any `terms` of these values in any order is exact."""
+    v = values[values != 0]
+    if len(v) == 0:
+        return True
+    if not np.isfinite(v).all():
+        return False
+    mant, exp = np.frexp(v)
+    mi = np.abs(mant * 2.0**53).astype(np.int64)
+    low = mi & -mi
+    tz = np.frexp(low.astype(float))[1] - 1
+    lowest = int((exp - 53 + tz).min())
+    bound = float(np.abs(v).max()) * terms
+    return bound < 2.0 ** (lowest + 52)
 
 
 def victims(c: Cluster, group_insts: IArray, evac_mode: bool) -> IArray:
@@ -199,14 +215,18 @@ class Balancer:
         d_s = np.zeros((sc.NUM_NODE_VALUES, k))
         d_q = np.zeros((sc.NUM_NODE_VALUES, k))
         d_off = np.zeros((sc.NUM_NODE_VALUES, k))
+        two_c = 2.0 * center[:, None]
         for nodes, new in zip(res_nodes, res_vals):
             old = vals[:, self.pos[nodes]]
             on = onl[nodes]
             diff = new - old
-            d_s += np.where(on, diff, 0.0)
-            dq = (new - center[:, None]) ** 2 - (old - center[:, None]) ** 2
-            d_q += np.where(on, dq, 0.0)
-            d_off += np.where(on, 0.0, diff)
+            if on.all():
+                d_s += diff
+                d_q += diff * (new + old - two_c)
+            else:
+                d_s += np.where(on, diff, 0.0)
+                d_q += np.where(on, diff * (new + old - two_c), 0.0)
+                d_off += np.where(on, 0.0, diff)
         met = np.zeros((len(sc.METRICS), k))
         if n > 0:
             s_new = base["S"][:, None] + d_s  # type: ignore[index]
@@ -224,6 +244,130 @@ class Balancer:
         return np.asarray((sc.WEIGHTS[:, None] * met).sum(axis=0))
 
     def _exact(
+        self,
+        base: dict[str, FArray | float],
+        res_nodes: list[IArray],
+        res_vals: list[FArray],
+        map_delta: FArray,
+    ) -> FArray:
+        """Exact scores; a fast path covers rows whose sums are order-free."""
+        fast, ok = self._exact_dyadic(base, res_nodes, res_vals, map_delta)
+        if ok.all():
+            return fast
+        slow = np.flatnonzero(~ok)
+        fast[slow] = self._exact_general(
+            base, [n[slow] for n in res_nodes], [v[:, slow] for v in res_vals], map_delta[slow]
+        )
+        return fast
+
+    def _exact_dyadic(
+        self,
+        base: dict[str, FArray | float],
+        res_nodes: list[IArray],
+        res_vals: list[FArray],
+        map_delta: FArray,
+    ) -> tuple[FArray, BArray]:
+        """Exact scores when every fold of a row is free of rounding.
+
+        If all values of a row are multiples of one power of two and small
+        enough, any summation order gives the same exact result, so sums can
+        be updated from the changed nodes alone and still agree bit for bit
+        with the reference's left folds.  Returns (scores, candidates for
+        which this held).
+        """
+        vals = base["vals"]
+        assert isinstance(vals, np.ndarray)
+        k = len(map_delta)
+        ok = np.ones(k, bool)
+        onl = self.c.online_mask
+        n = len(self.on_cols)
+        met = np.zeros((k, len(sc.METRICS)))
+        olds = [vals[:, self.pos[nodes]] for nodes in res_nodes]
+        ons = [onl[nodes] for nodes in res_nodes]
+        offcols = vals[:, self.off_cols]
+
+        def row_sum(
+            b: FArray, news: list[FArray], olds_r: list[FArray], masks: list[BArray]
+        ) -> FArray | None:
+            allv = np.concatenate([b, *news, *olds_r])
+            if not _order_free(allv, len(b) + 2 * len(news)):
+                return None
+            tot = np.full(len(news[0]) if news else 0, b.sum())
+            for nv, ov, mk in zip(news, olds_r, masks):
+                tot = tot + np.where(mk, nv - ov, 0.0)
+            return tot
+
+        for r in range(sc.NUM_NODE_VALUES):
+            kind = sc.METRICS[r][2]
+            if kind == "off":
+                b = offcols[r]
+                masks = [~o for o in ons]
+            else:
+                b = vals[r, self.on_cols]
+                masks = list(ons)
+            news = [v[r] for v in res_vals]
+            olds_r = [o[r] for o in olds]
+            s_new = row_sum(b, news, olds_r, masks)
+            if s_new is None:
+                self._exact_row(r, vals, res_nodes, res_vals, met)
+                continue
+            if r == sc.RTOTAL_ROW:
+                met[:, 19] = s_new
+            if kind != "sd":
+                met[:, r] = s_new
+                continue
+            if n == 0:
+                met[:, r] = np.nan
+                continue
+            mean = s_new / float(n)
+            res = np.empty(k)
+            for u in np.unique(mean):
+                grp = np.flatnonzero(mean == u)
+                sq_b = (b - u) * (b - u)
+                sq_new = [(nv[grp] - u) * (nv[grp] - u) for nv in news]
+                sq_old = [(ov[grp] - u) * (ov[grp] - u) for ov in olds_r]
+                q = row_sum(sq_b, sq_new, sq_old, [mk[grp] for mk in masks])
+                if q is None:
+                    sub = np.zeros((len(grp), len(sc.METRICS)))
+                    self._exact_row(
+                        r, vals, [nd[grp] for nd in res_nodes], [v[:, grp] for v in res_vals], sub
+                    )
+                    res[grp] = sub[:, r]
+                    continue
+                res[grp] = np.sqrt(q / float(n))
+            met[:, r] = res
+        if self.c.n_nodes and len(self.off_cols) == 0:
+            met[:, sc.OFF_ROWS] = 0.0
+        met[:, sc.MAP_METRIC] = float(base["map"]) + map_delta  # type: ignore[arg-type]
+        return np.asarray(sc.total_score(met)), ok
+
+    def _exact_row(
+        self,
+        r: int,
+        vals: FArray,
+        res_nodes: list[IArray],
+        res_vals: list[FArray],
+        met: FArray,
+    ) -> None:
+        """Exact two-pass value of node-value row r for every candidate."""
+        k = met.shape[0]
+        cols = self.off_cols if sc.METRICS[r][2] == "off" else self.on_cols
+        chunk = max(1, EXACT_CHUNK // max(1, vals.shape[1]))
+        for lo in range(0, k, chunk):
+            hi = min(k, lo + chunk)
+            x = np.broadcast_to(vals[r], (hi - lo, vals.shape[1])).copy()
+            rows = np.arange(hi - lo)
+            for nodes, new in zip(res_nodes, res_vals):
+                x[rows, self.pos[nodes[lo:hi]]] = new[r, lo:hi]
+            xs = x[:, cols]
+            if sc.METRICS[r][2] == "sd":
+                met[lo:hi, r] = sc.exact_sd_rows(xs)
+            else:
+                met[lo:hi, r] = sc.exact_sum_rows(xs)
+            if r == sc.RTOTAL_ROW:
+                met[lo:hi, 19] = sc.exact_sum_rows(x[:, self.on_cols])
+
+    def _exact_general(
         self,
         base: dict[str, FArray | float],
         res_nodes: list[IArray],
