@@ -33,7 +33,6 @@ from zope.interface import Interface, implementer
 from ganeti import errors
 from ganeti.cmdlib.base import LogicalUnit, LUContext, lu_registry
 from ganeti.config.interfaces import IConfigWriter
-from ganeti.jobs.model import ELOG_MESSAGE
 from ganeti.locking import (
     ALL_SET,
     BGL,
@@ -52,6 +51,8 @@ from ganeti.paths import Paths
 from ganeti.rpc.client import IRpcClient
 
 log = Logger()
+
+ELOG_MESSAGE = "message"  # job log entry type (kept equal to ganeti.jobs.model)
 
 
 class IOpExecCallbacks(Interface):
