@@ -204,17 +204,33 @@ def query_fields(what: str, fields: Sequence[str] | None = None) -> JsonDict:
     return {"fields": [d.describe() for d in defs]}
 
 
-def _resolve(res: Resource, items: list[Any], name: Any) -> Any:
+def _resolver(res: Resource, items: list[Any]) -> Callable[[Any], Any]:
     """Find an item by exact name, UUID, or unique short host name (``node1``)."""
+    exact: dict[Any, Any] = {}
     for item in items:
-        if res.key(item) == name or getattr(item, "uuid", None) == name:
+        exact.setdefault(res.key(item), item)
+        uuid = getattr(item, "uuid", None)
+        if uuid is not None:
+            exact.setdefault(uuid, item)
+    short: dict[str, list[Any]] = {}
+    if res.key_field == "name":
+        for item in items:
+            short.setdefault(str(res.key(item)).split(".", 1)[0], []).append(item)
+
+    def resolve(name: Any) -> Any:
+        item = exact.get(name)
+        if item is not None:
             return item
-    if isinstance(name, str) and res.key_field == "name":
-        prefix = name + "."
-        matches = [i for i in items if str(res.key(i)).startswith(prefix)]
-        if len(matches) == 1:
-            return matches[0]
-    raise errors.OpPrereqError(f"{res.label} '{name}' not known", errors.ECODE_NOENT)
+        if isinstance(name, str):
+            prefix = name + "."
+            matches = [
+                i for i in short.get(name.split(".", 1)[0], ()) if res.key(i).startswith(prefix)
+            ]
+            if len(matches) == 1:
+                return matches[0]
+        raise errors.OpPrereqError(f"{res.label} '{name}' not known", errors.ECODE_NOENT)
+
+    return resolve
 
 
 def query_old_style(
@@ -230,12 +246,12 @@ def query_old_style(
     qd = QueryData(ctx)
     items = sorted(res.items(qd, False), key=res.sort_key)
     if names:
-        chosen: list[Any] = []
+        resolve = _resolver(res, items)
+        chosen: dict[int, Any] = {}  # by id(): duplicates dropped, request order kept
         for name in names:
-            item = _resolve(res, items, name)
-            if not any(item is c for c in chosen):
-                chosen.append(item)
-        items = chosen
+            item = resolve(name)
+            chosen.setdefault(id(item), item)
+        items = list(chosen.values())
     return [[_plain(d.getter(qd, item)) for d in defs] for item in items]
 
 

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from twisted.trial.unittest import SynchronousTestCase
 
 from ganeti import constants as C
 from ganeti import errors
-from ganeti.config.writer import ConfigWriter
 from ganeti.query import (
     QueryContext,
     cluster_info,
@@ -66,10 +67,11 @@ class Query2Tests(SynchronousTestCase):
         self.assertRaises(errors.OpPrereqError, query, "node", [1], None, make_ctx())
 
     def test_accepts_config_writer(self) -> None:
-        class Store:  # never written to: queries do not change anything
-            pass
+        # Anything exposing the live ConfigData as ``.config`` (IConfigWriter) will do.
+        class Writer:
+            config = build_config()
 
-        writer = ConfigWriter(build_config(), Store(), clock=None)  # type: ignore[arg-type]
+        writer = Writer()
         result = query("group", ["name"], None, QueryContext(config=writer))
         self.assertEqual(result["data"], [[[0, "default"]], [[0, "rack2"]]])
         self.assertRaises(TypeError, QueryContext, config=object())
@@ -100,9 +102,9 @@ class Query2Tests(SynchronousTestCase):
 
 
 class InstanceStatusTests(SynchronousTestCase):
-    def _status(self, name: str, **kwargs: object) -> str:
-        ctx = make_ctx(**kwargs)  # type: ignore[arg-type]
-        return query_old_style("instance", [name], ["status"], ctx)[0][0]  # type: ignore[no-any-return]
+    def _status(self, name: str, **kwargs: Any) -> str:
+        ctx = make_ctx(**kwargs)
+        return str(query_old_style("instance", [name], ["status"], ctx)[0][0])
 
     def test_states(self) -> None:
         run = {"node": "node1.example.com", "state": "running", "memory": 1, "vcpus": 1}
