@@ -317,7 +317,7 @@ class Balancer:
                 met[:, r] = s_new
                 continue
             if n == 0:
-                met[:, r] = np.nan
+                met[:, r] = 0.0
                 continue
             mean = s_new / float(n)
             res = np.empty(k)

@@ -126,7 +126,7 @@ def exact_sd_rows(x: FArray) -> FArray:
     """Two-pass population std-dev along the last axis, left-fold sums."""
     n = x.shape[-1]
     if n == 0:
-        return np.full(x.shape[:-1], np.nan)
+        return np.zeros(x.shape[:-1])
     s = np.cumsum(x, axis=-1)[..., -1]
     mean = s / float(n)
     d = x - mean[..., None]

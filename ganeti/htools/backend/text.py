@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import attrs
 
-from ganeti.htools.model import Cluster, Group, InstanceSpec, NodeSpec
+from ganeti.htools.model import D_F_DSK, Cluster, Group, InstanceSpec, NodeSpec
 from ganeti.htools.types import (
     DISK_TEMPLATES,
     INSTANCE_STATES,
@@ -235,7 +235,7 @@ def _fmt_f(value: float) -> str:
 
 
 def serialize_cluster(c: Cluster) -> str:
-    """Write the cluster in text-backend format (fMem/fDsk: loaded values)."""
+    """Write the cluster in text-backend format (fMem as loaded, fDsk current)."""
     out: list[str] = []
     for g in c.groups:
         out.append(
@@ -252,7 +252,7 @@ def serialize_cluster(c: Cluster) -> str:
                     str(n.n_mem),
                     str(n.f_mem),
                     f"{n.t_dsk:.0f}",
-                    str(n.f_dsk),
+                    str(int(c.dyn[D_F_DSK, k])),
                     f"{n.t_cpu:.0f}",
                     role,
                     c.groups[n.group].uuid,
@@ -261,7 +261,7 @@ def serialize_cluster(c: Cluster) -> str:
                     "Y" if n.excl_storage else "N",
                     str(n.f_spindles),
                     str(n.n_cpu),
-                    _fmt_f(n.cpu_speed),
+                    repr(float(n.cpu_speed)),
                 ]
             )
         )

@@ -16,6 +16,10 @@ VERSION = "hbal (ganeti-py) version 3.0.2-compatible"
 PRIORITIES = ("low", "normal", "high")
 
 
+class RawError(HToolsError):
+    """An error printed as is (no ``Error:`` prefix)."""
+
+
 class UsageError(Exception):
     """Command-line syntax error: exit code 2, like GetOpt failures."""
 
@@ -60,8 +64,8 @@ def make_parser(prog: str) -> argparse.ArgumentParser:
 def parse_common(parser: argparse.ArgumentParser, argv: Sequence[str]) -> argparse.Namespace:
     opts = parser.parse_args(list(argv))
     if opts.priority is not None and opts.priority not in PRIORITIES:
-        raise HToolsError(
-            f"Error while parsing command line arguments:\nUnknown priority '{opts.priority}'",
+        raise RawError(
+            f"Error while parsing command line arguments:\nUnknown priority '{opts.priority}'"
         )
     return opts
 

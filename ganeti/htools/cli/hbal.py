@@ -121,6 +121,7 @@ def run(argv: Sequence[str], out: TextIO, err: TextIO) -> int:
         err.write("Found instances belonging to multiple node groups:\n")
         for i in c.split_instances:
             err.write(f"  {c.inst_names[i]}\n")
+        err.write("These instances will not be moved.\n")
 
     # group selection
     groups_with_nodes = sorted({int(g) for g in c.node_group})
@@ -268,8 +269,16 @@ def run(argv: Sequence[str], out: TextIO, err: TextIO) -> int:
         try:
             with open(opts.save + ".original", "w", encoding="utf-8") as fh:
                 fh.write(serialize_cluster(orig))
+            err.write(
+                "The cluster state before balancing has been written to file "
+                f"'{opts.save}.original'\n"
+            )
             with open(opts.save + ".balanced", "w", encoding="utf-8") as fh:
                 fh.write(serialize_cluster(c))
+            err.write(
+                "The cluster state after balancing has been written to file "
+                f"'{opts.save}.balanced'\n"
+            )
         except OSError as exc:
             raise HToolsError(f"cannot write state files: {exc}") from None
     if opts.print_instances:
@@ -293,6 +302,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     out, err = sys.stdout, sys.stderr
     try:
         code = run(args, out, err)
+    except common.RawError as exc:
+        err.write(f"{exc}\n")
+        code = 1
     except HToolsError as exc:
         out.flush()
         err.write(f"Error: {exc}\n")

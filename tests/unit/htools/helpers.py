@@ -7,6 +7,7 @@ import os
 import re
 
 from ganeti.htools.cli import hbal
+from ganeti.htools.cli.common import RawError
 from ganeti.htools.types import HToolsError
 
 DATA = os.path.join(os.path.dirname(__file__), "data")
@@ -23,6 +24,9 @@ def run_hbal(args: list[str]) -> tuple[int, str, str]:
     out, err = io.StringIO(), io.StringIO()
     try:
         code = hbal.run(args, out, err)
+    except RawError as exc:
+        err.write(f"{exc}\n")
+        code = 1
     except HToolsError as exc:
         err.write(f"Error: {exc}\n")
         code = 1
