@@ -85,6 +85,7 @@ def init_cluster(paths: Paths, params: InitParams, now: float | None = None) -> 
     ConfigStore(paths.config_data).save(config)
     write_ssconf_files(paths, ssconf_values(config))
     init_queue(paths)
+    write_file_atomic(node_name_file(paths), f"{params.node_name}\n".encode(), mode=0o644)
     return config
 
 

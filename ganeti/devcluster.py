@@ -19,10 +19,11 @@ import uuid
 from pathlib import Path
 
 import attrs
-from twisted.internet.task import Clock
 
 from ganeti import tls
-from ganeti.noded.backend import NodeBackend
+from ganeti.bootstrap import InitParams, init_cluster
+from ganeti.config.ssconf import ssconf_values, write_ssconf_files
+from ganeti.config.store import load_config
 from ganeti.paths import Paths
 
 
@@ -65,58 +66,84 @@ def prepare(
     cluster_name: str = "cluster.local",
     uuids: dict[str, str] | None = None,
 ) -> list[DevNode]:
-    """Create node roots under ``base`` with keys and ssconf; idempotent per root."""
+    """Node roots under ``base``: the first node initialises a cluster, the others get
+    the cluster certificate, HMAC key and ssconf, as a joining node would.  Idempotent:
+    existing roots are left as they are."""
     base.mkdir(parents=True, exist_ok=True)
-    ca_file = base / "cluster-ca.pem"
-    if ca_file.exists():
-        ca = tls.KeyPair.load(ca_file)
-    else:
-        ca = tls.create_cluster_certificate(cluster_name)
-        ca.save(ca_file, 0o600)
-    hmac_file = base / "hmac.key"
-    if not hmac_file.exists():
-        tls.write_secret_file(hmac_file, tls.generate_hmac_key(), 0o600)
-    hmac = hmac_file.read_bytes()
-
     devnodes = [DevNode(name, addr, port, base / name) for name, addr in nodes]
-    for node in devnodes:
-        node.uuid = (uuids or {}).get(node.name) or node.uuid
     master = devnodes[0]
-    client_file = base / "master-client.pem"
-    if client_file.exists():
-        client = tls.KeyPair.load(client_file)
-    else:
-        client = tls.create_node_certificate(ca, master.name, master.uuid)
-        client.save(client_file, 0o600)
-    digest = tls.cert_digest(client.cert)
-    ssconf = {
-        "cluster_name": cluster_name,
-        "master_node": master.name,
-        "node_list": [n.name for n in devnodes],
-        "online_nodes": [n.name for n in devnodes],
-        "offline_nodes": "",
-        "node_primary_ips": [f"{n.name} {n.address}" for n in devnodes],
-        "node_secondary_ips": [f"{n.name} {n.address}" for n in devnodes],
-        "master_candidates": [master.name],
-        "master_candidates_ips": [master.address],
-        "master_candidates_certs": [f"{master.uuid}={digest}"],
-        "primary_ip_family": "2",
-    }
+    mpaths = master.paths
+    if not mpaths.config_data.exists():
+        init_cluster(
+            mpaths,
+            InitParams(
+                cluster_name=cluster_name,
+                node_name=master.name,
+                node_ip=master.address,
+                master_ip=master.address,
+            ),
+        )
+    config = load_config(mpaths.config_data)
+    by_name = {n.name: n.uuid for n in config.nodes.values()}
     for node in devnodes:
+        node.uuid = by_name.get(node.name) or (uuids or {}).get(node.name) or node.uuid
+    values = ssconf_values(config)
+    for node in devnodes[1:]:
         paths = node.paths
         paths.ensure_dirs()
-        if not paths.server_pem.exists():
-            ca.save(paths.server_pem, 0o400)
-        if not paths.hmac_key.exists():
-            tls.write_secret_file(paths.hmac_key, hmac, 0o400)
-        if node is master and not paths.client_pem.exists():
-            client.save(paths.client_pem, 0o400)
+        for src, dst in ((mpaths.server_pem, paths.server_pem), (mpaths.hmac_key, paths.hmac_key)):
+            if not dst.exists():
+                tls.write_secret_file(dst, src.read_bytes(), 0o400)
         paths.default_file_storage_dir.mkdir(parents=True, exist_ok=True)
-        paths.file_storage_paths.write_text(
-            f"{paths.virtual_path(paths.default_file_storage_dir)}\n"
-        )
-        NodeBackend(paths, Clock()).write_ssconf_files(dict(ssconf))
+        storage = paths.virtual_path(paths.default_file_storage_dir)
+        paths.file_storage_paths.write_text(f"{storage}\n")
+        write_ssconf_files(paths, values)
     return devnodes
+
+
+def masterd_command(node: DevNode, python: str = sys.executable) -> list[str]:
+    return [
+        python,
+        "-m",
+        "ganeti.masterd.tap",
+        "--root",
+        str(node.root),
+        "--noded-port",
+        str(node.port),
+    ]
+
+
+def start_masterd(node: DevNode, python: str = sys.executable, detach: bool = False) -> int:
+    """Start the master daemon on ``node``; output goes to its log dir. Returns the pid."""
+    log_path = node.paths.daemon_log("master-daemon")
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(log_path, "ab") as log:
+        proc = subprocess.Popen(
+            masterd_command(node, python),
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=detach,
+        )
+    (node.root / "masterd.pid").write_text(f"{proc.pid}\n")
+    return proc.pid
+
+
+def wait_socket(path: Path, pid: int, timeout: float = 30.0) -> None:
+    """Block until the unix socket at ``path`` accepts connections."""
+    deadline = time.monotonic() + timeout
+    while True:
+        with socket.socket(socket.AF_UNIX) as s:
+            try:
+                s.connect(str(path))
+                return
+            except OSError:
+                pass
+        if not pid_alive(pid):
+            raise RuntimeError(f"process {pid} exited before {path} appeared")
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{path} did not appear within {timeout}s")
+        time.sleep(0.05)
 
 
 def noded_command(node: DevNode, python: str = sys.executable) -> list[str]:
@@ -183,20 +210,23 @@ def pid_alive(pid: int) -> bool:
     return True
 
 
-def is_our_noded(pid: int, root: Path) -> bool:
-    """True if ``pid`` is still the node daemon we started for ``root`` (pids get reused)."""
+def is_ours(pid: int, root: Path, module: str = "ganeti.noded.tap") -> bool:
+    """True if ``pid`` is still the daemon we started for ``root`` (pids get reused)."""
     try:
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
     except OSError:
         return False
-    return b"ganeti.noded.tap" in cmdline and str(root).encode() in cmdline
+    return module.encode() in cmdline and str(root).encode() in cmdline
 
 
-def stop_noded(node: DevNode, timeout: float = 10.0) -> None:
-    """Stop a node daemon we started (by pid, after checking it is ours)."""
-    pid = node.pid
-    if pid is None or not is_our_noded(pid, node.root):
-        return
+def is_our_noded(pid: int, root: Path) -> bool:
+    return is_ours(pid, root, "ganeti.noded.tap")
+
+
+def stop_pid(pid: int, root: Path, module: str, timeout: float = 10.0) -> bool:
+    """SIGTERM (then SIGKILL) a daemon we started; False if it was not ours/running."""
+    if not is_ours(pid, root, module):
+        return False
     os.kill(pid, signal.SIGCONT)
     os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + timeout
@@ -205,4 +235,11 @@ def stop_noded(node: DevNode, timeout: float = 10.0) -> None:
             os.kill(pid, signal.SIGKILL)
             break
         time.sleep(0.05)
+    return True
+
+
+def stop_noded(node: DevNode, timeout: float = 10.0) -> None:
+    """Stop a node daemon we started (by pid, after checking it is ours)."""
+    if node.pid is not None:
+        stop_pid(node.pid, node.root, "ganeti.noded.tap", timeout)
     node.pid = None

@@ -29,6 +29,7 @@ WFJC_TIMEOUT = 60.0
 
 # Field kinds that are printed right-aligned (numbers) in tables.
 _NUMERIC_KINDS = frozenset({"number", "float", "unit"})
+_PAIR_TIMESTAMPS = frozenset({"received_ts", "start_ts", "end_ts"})
 
 
 class UsageError(errors.GanetiError):
@@ -178,7 +179,8 @@ def print_query_table(result: dict[str, Any], opts: argparse.Namespace) -> int:
     if unknown:
         raise UsageError(f"unknown output field(s): {', '.join(unknown)}")
     headers = [f["title"] for f in fields]
-    kinds = [f["kind"] for f in fields]
+    # Job timestamps are [sec, usec] pairs of kind "other"; print them as times.
+    kinds = ["timestamp" if f["name"] in _PAIR_TIMESTAMPS else f["kind"] for f in fields]
     rows = []
     for item in result["data"]:
         row = []

@@ -39,7 +39,6 @@ def cmd_init(opts: argparse.Namespace) -> int:
         max_running_jobs=opts.max_running_jobs,
     )
     config = bootstrap.init_cluster(paths, params)
-    bootstrap.node_name_file(paths).write_text(node_name + "\n")
     print(f"Cluster {config.cluster.cluster_name} initialised with master {node_name}.")
     print("Start the node daemon and the master daemon on this node (ganeti.target).")
     return base.EXIT_SUCCESS
@@ -52,7 +51,7 @@ def cmd_queue(opts: argparse.Namespace) -> int:
         elif opts.action == "undrain":
             client.call("SetDrainFlag", False)
         else:
-            [[drained]] = client.call("QueryConfigValues", ["drain_flag"])
+            [drained] = client.call("QueryConfigValues", ["drain_flag"])
             print(f"The drain flag is {'set' if drained else 'unset'}")
     return base.EXIT_SUCCESS
 
@@ -69,7 +68,7 @@ def cmd_watcher(opts: argparse.Namespace) -> int:
             client.call("SetWatcherPause", None)
             print("The watcher is no longer paused.")
         else:
-            [[until]] = client.call("QueryConfigValues", ["watcher_pause"])
+            [until] = client.call("QueryConfigValues", ["watcher_pause"])
             if until and until > time.time():
                 print(f"The watcher is paused until {time.ctime(until)}.")
             else:

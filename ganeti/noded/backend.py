@@ -68,6 +68,8 @@ class NodeBackend:
             "jobqueue_rename": self.jobqueue_rename,
             "jobqueue_purge": self.jobqueue_purge,
             "jobqueue_set_drain_flag": self.jobqueue_set_drain_flag,
+            "set_watcher_pause": self.set_watcher_pause,
+            "get_watcher_pause": self.get_watcher_pause,
         }
 
     # --- node and cluster -----------------------------------------------------------
@@ -144,6 +146,21 @@ class NodeBackend:
         log.info("left the cluster; stopping")
         # Let the reply go out before the process stops.
         self.clock.callLater(0.5, self._shutdown)
+
+    def set_watcher_pause(self, until: Any) -> None:
+        """Pause this node's watcher until a Unix time; None lifts the pause."""
+        if until is None:
+            self.paths.watcher_pause.unlink(missing_ok=True)
+            return
+        if not isinstance(until, int | float) or isinstance(until, bool):
+            raise HandlerError("until must be a Unix timestamp or null")
+        write_file_atomic(self.paths.watcher_pause, f"{int(until)}\n".encode(), mode=0o644)
+
+    def get_watcher_pause(self) -> int | None:
+        try:
+            return int(self.paths.watcher_pause.read_text().strip())
+        except (OSError, ValueError):
+            return None
 
     # --- files ------------------------------------------------------------------------
 

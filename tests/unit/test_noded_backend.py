@@ -208,3 +208,15 @@ class ViaRpcTests(SynchronousTestCase):
         res = self.successResultOf(d)["n1"]
         self.assertFalse(res.ok)
         self.assertIn("'..'", res.fail_msg)
+
+
+class WatcherPauseTests(SynchronousTestCase):
+    def test_pause_and_continue(self) -> None:
+        paths = make_node_root(self.mktemp())
+        backend = NodeBackend(paths, Clock())
+        self.assertIsNone(backend.get_watcher_pause())
+        backend.set_watcher_pause(2000000000.5)
+        self.assertEqual(backend.get_watcher_pause(), 2000000000)
+        backend.set_watcher_pause(None)
+        self.assertIsNone(backend.get_watcher_pause())
+        self.assertRaises(HandlerError, backend.set_watcher_pause, "tomorrow")
