@@ -473,11 +473,14 @@ class Cluster:
         self.p_tags = [collections.Counter() for _ in range(nn)]
         self.excl_count = np.zeros((nn, len(self.excl_tag_ids)))
         i_mem_tot = np.zeros(nn)
-        f_mem_forth = self.node_f_mem.astype(float).copy()
-        f_dsk = np.array([n.f_dsk for n in self.node_specs], float).reshape(nn)
-        f_sp = np.array([n.f_spindles for n in self.node_specs], float).reshape(nn)
-        f_dsk_forth = f_dsk.copy()
-        f_sp_forth = f_sp.copy()
+        # Reported free memory/disk/spindles are frozen at load time; the
+        # state is "reported free + what the load-time placement used - what
+        # the current placement uses" so this works after moves too.
+        all_pri_mem = np.zeros(nn)
+        used_dsk = np.zeros(nn)
+        used_sp = np.zeros(nn)
+        forth_dsk = np.zeros(nn)
+        forth_sp = np.zeros(nn)
         u_cpu = self.node_n_cpu.astype(float).copy()
         u_cpu_forth = u_cpu.copy()
         for i in range(self.n_instances):
@@ -486,10 +489,9 @@ class Cluster:
             forth = bool(self.i_forth[i])
             mem = float(self.i_mem[i])
             local = bool(self.i_local[i])
+            all_pri_mem[p] += mem
             if self.i_uses_mem[i]:
                 i_mem_tot[p] += mem
-            else:
-                f_mem_forth[p] -= mem
             if self.i_not_offline[i]:
                 u_cpu_forth[p] += self.i_vcpus[i]
                 if not forth:
@@ -503,10 +505,11 @@ class Cluster:
                     dyn[D_INST_SP_FORTH, n] += self.i_su[i]
                     if not forth:
                         dyn[D_INST_SP, n] += self.i_su[i]
-                if forth and local:
-                    f_dsk_forth[n] -= self.i_dsk[i]
+                if local:
+                    tgt_dsk, tgt_sp = (forth_dsk, forth_sp) if forth else (used_dsk, used_sp)
+                    tgt_dsk[n] += self.i_dsk[i]
                     if excl[n]:
-                        f_sp_forth[n] -= self.i_dsp[i]
+                        tgt_sp[n] += self.i_dsp[i]
             if forth:
                 continue
             dyn[D_N_PRI, p] += 1
@@ -522,6 +525,14 @@ class Cluster:
         dyn[D_I_MEM] = i_mem_tot
         dyn[D_U_MEM] = rec_free - np.maximum(0, self.node_x_mem)
         dyn[D_R_MEM] = peers.max(axis=1) if nn else np.zeros(0)
+        if not hasattr(self, "_load_usage"):
+            self._load_usage = (i_mem_tot.copy(), used_dsk.copy(), used_sp.copy())
+        imem0, dsk0, sp0 = self._load_usage
+        f_dsk = np.array([n.f_dsk for n in self.node_specs], float).reshape(nn) + dsk0 - used_dsk
+        f_sp = np.array([n.f_spindles for n in self.node_specs], float).reshape(nn) + sp0 - used_sp
+        f_mem_forth = self.node_f_mem.astype(float) + imem0 - all_pri_mem
+        f_dsk_forth = f_dsk - forth_dsk
+        f_sp_forth = f_sp - forth_sp
         dyn[D_F_DSK] = f_dsk
         dyn[D_F_SP] = f_sp
         dyn[D_U_CPU] = u_cpu

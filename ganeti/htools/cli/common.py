@@ -100,9 +100,7 @@ def load_data(opts: argparse.Namespace) -> ClusterData:
     if opts.text_data is not None:
         return load_text_file(opts.text_data)
     if opts.rapi is not None:
-        from ganeti.htools.backend.rapi import load_rapi
-
-        return load_rapi(opts.rapi)
+        raise HToolsError("failed to load data, aborting: the RAPI backend is not yet supported")
     if opts.luxi is not None:
         raise HToolsError("failed to load data, aborting: the LUXI backend is not yet supported")
     if opts.ialloc_src is not None:

@@ -36,7 +36,6 @@ USAGE = """Usage: hbal [OPTION...]
   --no-disk-moves, --no-instance-moves, --restricted-migration, --evac-mode
   --ignore-soft-errors, --ignore-dynu, -U FILE, --exclusion-tags=TAGS
   --select-instances=INSTS, --exclude-instances=INSTS, -S FILE, -X, -v, -q
-  --better                         also search beyond the greedy plan (two-move look-ahead)
 """
 
 
@@ -56,7 +55,6 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("-X", "--exec", dest="execute", action="store_true")
     p.add_argument("--first-job-group", action="store_true")
     p.add_argument("--reason")
-    p.add_argument("--better", action="store_true")
     return p
 
 
@@ -229,7 +227,6 @@ def run(argv: Sequence[str], out: TextIO, err: TextIO) -> int:
             restricted_migration=opts.restricted_migration,
         ),
     )
-    better_base = c.copy() if opts.better else None
     bal = Balancer(c, gnodes, ginsts, bopts)
 
     def show(no: int, st: Step) -> None:
@@ -247,12 +244,6 @@ def run(argv: Sequence[str], out: TextIO, err: TextIO) -> int:
     else:
         out.write(f"Cluster score improved from {ini:.8f} to {fin:.8f}\n")
     out.write(f"Solution length={len(steps)}\n")
-
-    if better_base is not None:
-        from ganeti.htools.better import better_search
-
-        res = better_search(better_base, gnodes, ginsts, bopts, steps)
-        out.write(res.report(c_alias=better_base))
 
     if opts.print_commands is not None:
         if opts.print_commands == "":
