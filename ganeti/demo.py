@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -35,11 +36,15 @@ def _load_state(base: Path) -> dict[str, Any] | None:
 
 
 def _running(state: dict[str, Any]) -> list[dict[str, Any]]:
-    return [
+    nodes = [
         n
         for n in state.get("nodes", [])
         if n.get("pid") and devcluster.is_our_noded(int(n["pid"]), Path(n["root"]))
     ]
+    pid = state.get("master_pid")
+    if pid and devcluster.is_ours(int(pid), Path(state["master_root"]), "ganeti.masterd.tap"):
+        nodes.append({"master": pid})
+    return nodes
 
 
 def _port_free(port: int) -> bool:
@@ -47,6 +52,8 @@ def _port_free(port: int) -> bool:
 
     for _, address in DEMO_NODES:
         with socket.socket() as s:
+            # Like the daemons, ignore connections of an earlier run in TIME_WAIT.
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             try:
                 s.bind((address, port))
             except OSError:
@@ -57,7 +64,7 @@ def _port_free(port: int) -> bool:
 def start(base: Path) -> int:
     base = base.absolute()
     state = _load_state(base)
-    if state and len(_running(state)) == len(state.get("nodes", [])) and state.get("nodes"):
+    if state and state.get("nodes") and len(_running(state)) == len(state["nodes"]) + 1:
         print(f"demo cluster already running (see {base / 'demo.json'})")
         return show(base)
     if state and _running(state):
@@ -73,14 +80,19 @@ def start(base: Path) -> int:
     nodes = devcluster.prepare(base, DEMO_NODES, port, CLUSTER_NAME, uuids)
     for node in nodes:
         devcluster.start_noded(node, sys.executable, detach=True)
+    master = nodes[0]
+    master_pid = None
     try:
         devcluster.wait_listening(nodes, timeout=60)
+        master_pid = devcluster.start_masterd(master, sys.executable, detach=True)
+        devcluster.wait_socket(master.paths.luxi_socket, master_pid, timeout=60)
     except (TimeoutError, RuntimeError) as exc:
         print(f"demo: {exc}", file=sys.stderr)
+        if master_pid:
+            devcluster.stop_pid(master_pid, master.root, "ganeti.masterd.tap")
         for node in nodes:
             devcluster.stop_noded(node)
         return 1
-    master = nodes[0]
     state = {
         "cluster_name": CLUSTER_NAME,
         "master": master.name,
@@ -91,6 +103,11 @@ def start(base: Path) -> int:
             "client": str(master.paths.client_pem),
         },
         "hmac_key_path": str(master.paths.hmac_key),
+        "master_root": str(master.root),
+        "master_pid": master_pid,
+        "luxi_socket": str(master.paths.luxi_socket),
+        "env": {"GANETI_ROOT": str(master.root)},
+        "cli": f"GANETI_ROOT={master.root} .venv/bin/gnt-job list",
         "hypervisor": "fake",
         "storage": "file",
     }
@@ -107,7 +124,17 @@ def show(base: Path) -> int:
         return 1
     master_root = state["nodes"][0]["root"]
     port = str(state["ports"]["noded"])
+    bindir = Path(sys.executable).parent
+    env = {**os.environ, "GANETI_ROOT": master_root}
     rc = 0
+    if state.get("luxi_socket"):
+        for cmd in (["gnt-debug", "delay", "1"], ["gnt-job", "list"], ["gnt-debug", "locks"]):
+            print(f"$ GANETI_ROOT={master_root} {' '.join(cmd)}")
+            sys.stdout.flush()
+            rc |= subprocess.call([str(bindir / cmd[0]), *cmd[1:]], env=env)
+    # Nodes 2 and 3 run node daemons but have not joined the cluster yet (no `gnt-node
+    # add` so far), so they are named explicitly.
+    extra = [f"--address={n['name']}={n['address']}" for n in state["nodes"][1:]]
     for procedure in ("version", "node_info"):
         cmd = [
             sys.executable,
@@ -117,9 +144,10 @@ def show(base: Path) -> int:
             master_root,
             "--port",
             port,
+            *extra,
             procedure,
         ]
-        print(f"$ ganeti-rpc --root {master_root} --port {port} {procedure}")
+        print(f"$ ganeti-rpc --root {master_root} --port {port} {' '.join(extra)} {procedure}")
         sys.stdout.flush()
         rc |= subprocess.call(cmd)
     return rc
@@ -132,6 +160,12 @@ def stop(base: Path) -> int:
         print("no demo cluster state found; nothing to stop")
         return 0
     stopped = 0
+    master_pid = state.get("master_pid")
+    if master_pid and devcluster.stop_pid(
+        int(master_pid), Path(state["master_root"]), "ganeti.masterd.tap"
+    ):
+        stopped += 1
+    state["master_pid"] = None
     for n in state.get("nodes", []):
         node = devcluster.DevNode(n["name"], n["address"], n["port"], Path(n["root"]), pid=n["pid"])
         if node.pid and devcluster.is_our_noded(node.pid, node.root):
@@ -139,7 +173,7 @@ def stop(base: Path) -> int:
             stopped += 1
         n["pid"] = None
     (base / "demo.json").write_text(json.dumps(state, indent=1) + "\n")
-    print(f"stopped {stopped} node daemon(s)")
+    print(f"stopped {stopped} daemon(s)")
     return 0
 
 

@@ -28,18 +28,27 @@ def _ssconf_lines(paths: Paths, key: str) -> list[str]:
         return []
 
 
-def resolve_targets(paths: Paths, names: list[str], port: int) -> list[RpcTarget]:
+def resolve_targets(
+    paths: Paths, names: list[str], port: int, extra: list[str] | None = None
+) -> list[RpcTarget]:
     addresses: dict[str, str] = {}
     for line in _ssconf_lines(paths, "node_primary_ips"):
         name, _, ip = line.partition(" ")
         if name and ip:
             addresses[name] = ip.strip()
+    explicit = []
+    for item in extra or []:
+        name, sep, ip = item.partition("=")
+        if not sep or not name or not ip:
+            raise errors.GanetiError(f"--address wants NAME=IP, got {item!r}")
+        addresses[name] = ip
+        explicit.append(name)
     if not addresses:
         raise errors.GanetiError(
             f"no nodes known: {paths.ssconf('node_primary_ips')} is missing or empty"
         )
     offline = set(_ssconf_lines(paths, "offline_nodes"))
-    wanted = names or list(addresses)
+    wanted = names or list(dict.fromkeys([*addresses, *explicit]))
     unknown = [n for n in wanted if n not in addresses]
     if unknown:
         raise errors.GanetiError(f"unknown node(s): {', '.join(unknown)}")
@@ -79,6 +88,14 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("args", nargs="*", help="arguments, each as JSON (defaults for node_info)")
     p.add_argument("-n", "--node", action="append", default=[], help="node name (repeatable)")
     p.add_argument("--root", default=None, help="root of this node's files ($GANETI_ROOT or /)")
+    p.add_argument(
+        "-a",
+        "--address",
+        action="append",
+        default=[],
+        metavar="NAME=IP",
+        help="also call a node that is not (yet) in ssconf (repeatable)",
+    )
     p.add_argument("--port", type=int, default=constants.DEFAULT_NODED_PORT)
     p.add_argument("--timeout", type=float, default=None, help="seconds (default: per procedure)")
     p.add_argument("--json", action="store_true", help="print results as one JSON object")
@@ -114,7 +131,7 @@ def run(opts: argparse.Namespace) -> int:
         raise errors.GanetiError(
             f"{proc.name} takes {len(proc.args)} arguments ({', '.join(proc.args)})"
         )
-    targets = resolve_targets(paths, opts.node, opts.port)
+    targets = resolve_targets(paths, opts.node, opts.port, opts.address)
     ca = tls.KeyPair.load(paths.server_pem)
     client = tls.KeyPair.load(paths.client_pem)
 
