@@ -36,6 +36,7 @@ from ganeti.htools.moves import rmem_after_sec_removal, simulate
 # Centred sums keep the error of the approximation far below this.
 TIE_TOLERANCE = 1e-7
 EXACT_CHUNK = 2_000_000  # elements per exact-scoring batch
+CANDIDATE_CHUNK = 100_000  # candidates simulated at once
 
 
 @attrs.frozen
@@ -163,6 +164,18 @@ class Balancer:
             if kind != MoveType.FAILOVER_TO_ANY:
                 keep &= ta != s
             out.append(_Cands(kind, ia[keep], ta[keep], order[keep]))
+        return out
+
+    @staticmethod
+    def _chunked(cands: list[_Cands]) -> list[_Cands]:
+        """Split candidate sets so memory stays bounded on big clusters."""
+        out = []
+        for cand in cands:
+            for lo in range(0, max(1, len(cand.inst)), CANDIDATE_CHUNK):
+                hi = lo + CANDIDATE_CHUNK
+                out.append(
+                    _Cands(cand.kind, cand.inst[lo:hi], cand.target[lo:hi], cand.order[lo:hi])
+                )
         return out
 
     def _base(self) -> dict[str, FArray | float]:
@@ -400,16 +413,16 @@ class Balancer:
         """The best strictly improving move on the current state, if any."""
         c = self.c
         base = self._base()
-        rmem_cache = {}
-        results = []
-        for cand in self._candidates():
+        # Per chunk keep only candidates near the running best approximate
+        # score, so memory does not grow with the number of candidates.
+        results: list[tuple[_Cands, list[IArray], list[FArray], FArray, FArray]] = []
+        running = np.inf
+        for cand in self._chunked(self._candidates()):
             if len(cand.inst) == 0:
                 continue
-            key = id(cand)
             rmem_s = None
             if cand.kind != MoveType.FAILOVER_TO_ANY:
                 rmem_s = rmem_after_sec_removal(c, cand.inst)
-            rmem_cache[key] = rmem_s
             res = simulate(
                 c, cand.kind, cand.inst, np.maximum(cand.target, 0), self.opts.moves, rmem_s
             )
@@ -420,7 +433,16 @@ class Balancer:
             mdelta = self._map_delta(cand.inst, old_p, res.new_pri)
             approx = self._approx(base, res.nodes, new_vals, mdelta)
             approx = np.where(res.ok & np.isfinite(approx), approx, np.inf)
-            results.append((cand, res, new_vals, mdelta, approx))
+            if len(approx):
+                running = min(running, float(approx.min()))
+            keep = np.flatnonzero(approx <= running + TIE_TOLERANCE + 1e-12 * abs(running))
+            if len(keep) == 0:
+                continue
+            sub = _Cands(cand.kind, cand.inst[keep], cand.target[keep], cand.order[keep])
+            results.append(
+                (sub, [n[keep] for n in res.nodes], [v[:, keep] for v in new_vals],
+                 mdelta[keep], approx[keep])
+            )
         if not results:
             return None
         best = min(float(r[4].min()) for r in results)
@@ -429,13 +451,13 @@ class Balancer:
         tol = TIE_TOLERANCE + 1e-12 * abs(best)
         best_key: tuple[float, int] | None = None
         best_move: Move | None = None
-        for cand, res, new_vals, mdelta, approx in results:
+        for cand, rnodes, new_vals, mdelta, approx in results:
             sel = np.flatnonzero(approx <= best + tol)
             if len(sel) == 0:
                 continue
             ex = self._exact(
                 base,
-                [nodes[sel] for nodes in res.nodes],
+                [nodes[sel] for nodes in rnodes],
                 [v[:, sel] for v in new_vals],
                 mdelta[sel],
             )
