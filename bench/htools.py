@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from ganeti.htools import score as sc
-from ganeti.htools.balance import Balancer, BalanceOptions
+from ganeti.htools.balance import BalanceOptions, Balancer
 from ganeti.htools.cli import hbal
 from ganeti.htools.model import Cluster, Group, InstanceSpec, NodeSpec
 from ganeti.htools.types import IPolicy
@@ -40,9 +40,7 @@ def _ref(shared: str, case: str) -> dict[str, Any]:
         out["moves"] = len(re.findall(r"^\s+\d+\. ", text, re.M))
         m = re.search(r"improved from \S+ to (\S+)", text)
         out["final_score"] = float(m[1]) if m else None
-        out["plan_lines"] = [
-            line for line in text.splitlines() if re.match(r"^\s+\d+\. ", line)
-        ]
+        out["plan_lines"] = [line for line in text.splitlines() if re.match(r"^\s+\d+\. ", line)]
         if "Error:" in text:
             out["error"] = text.strip().splitlines()[-2]
     tpath = os.path.join(ref_dir, f"rebal-{case}.time")
@@ -95,8 +93,17 @@ def synthetic(n_nodes: int, n_inst: int, seed: int = 1) -> Cluster:
         mem = int(rng.choice([512, 1024, 2048, 4096]))
         used[p] += mem
         insts.append(
-            InstanceSpec(f"inst-{i:05d}", mem, int(rng.choice([10240, 20480])), 1,
-                         "running", True, p, s, "drbd")
+            InstanceSpec(
+                f"inst-{i:05d}",
+                mem,
+                int(rng.choice([10240, 20480])),
+                1,
+                "running",
+                True,
+                p,
+                s,
+                "drbd",
+            )
         )
     for k, n in enumerate(nodes):
         n.f_mem = int(n.t_mem - used[k])
@@ -151,8 +158,7 @@ def main() -> int:
         print(json.dumps(res), file=sys.stderr)
         results.append(res)
     if not args.no_big:
-        res = run_big(args.big_nodes, args.big_instances, args.big_max_moves,
-                      args.big_time_limit)
+        res = run_big(args.big_nodes, args.big_instances, args.big_max_moves, args.big_time_limit)
         print(json.dumps(res), file=sys.stderr)
         results.append(res)
     os.makedirs(os.path.dirname(args.out), exist_ok=True)

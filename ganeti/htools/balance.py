@@ -26,11 +26,17 @@ from collections.abc import Callable
 import attrs
 import numpy as np
 
-from ganeti.htools import model as m
 from ganeti.htools import score as sc
 from ganeti.htools.model import BArray, Cluster, FArray, IArray
-from ganeti.htools.moves import Move, MoveOptions, MoveType, apply_move, possible_move_types
-from ganeti.htools.moves import rmem_after_sec_removal, simulate
+from ganeti.htools.moves import (
+    Move,
+    MoveOptions,
+    MoveType,
+    apply_move,
+    possible_move_types,
+    rmem_after_sec_removal,
+    simulate,
+)
 
 # Approximate scores closer than this to the best are re-scored exactly.
 # Centred sums keep the error of the approximation far below this.
@@ -46,7 +52,7 @@ class BalanceOptions:
     min_gain: float = 0.01
     min_gain_limit: float = 0.1
     evac_mode: bool = False
-    moves: MoveOptions = MoveOptions()
+    moves: MoveOptions = attrs.field(factory=MoveOptions)
 
 
 @attrs.frozen
@@ -222,7 +228,7 @@ class Balancer:
         assert isinstance(vals, np.ndarray)
         center = base["center"]
         assert isinstance(center, np.ndarray)
-        n = float(base["n"])  # type: ignore[arg-type]
+        n = float(base["n"])
         onl = self.c.online_mask
         k = len(map_delta)
         d_s = np.zeros((sc.NUM_NODE_VALUES, k))
@@ -252,7 +258,7 @@ class Balancer:
         sum_on = base["sum_on"][:, None] + d_s  # type: ignore[index]
         met[sc.SUM_ROWS] = sum_on[sc.SUM_ROWS]
         met[sc.OFF_ROWS] = (base["sum_off"][:, None] + d_off)[sc.OFF_ROWS]  # type: ignore[index]
-        met[sc.MAP_METRIC] = float(base["map"]) + map_delta  # type: ignore[arg-type]
+        met[sc.MAP_METRIC] = float(base["map"]) + map_delta
         met[19] = sum_on[sc.RTOTAL_ROW]
         return np.asarray((sc.WEIGHTS[:, None] * met).sum(axis=0))
 
@@ -351,7 +357,7 @@ class Balancer:
             met[:, r] = res
         if self.c.n_nodes and len(self.off_cols) == 0:
             met[:, sc.OFF_ROWS] = 0.0
-        met[:, sc.MAP_METRIC] = float(base["map"]) + map_delta  # type: ignore[arg-type]
+        met[:, sc.MAP_METRIC] = float(base["map"]) + map_delta
         return np.asarray(sc.total_score(met)), ok
 
     def _exact_row(
@@ -395,7 +401,7 @@ class Balancer:
         chunk = max(1, EXACT_CHUNK // max(1, vals.size))
         for lo in range(0, k, chunk):
             hi = min(k, lo + chunk)
-            x = np.broadcast_to(vals, (hi - lo,) + vals.shape).copy()
+            x = np.broadcast_to(vals, (hi - lo, *vals.shape)).copy()
             rows = np.arange(hi - lo)
             for nodes, new in zip(res_nodes, res_vals):
                 cols = self.pos[nodes[lo:hi]]
@@ -403,7 +409,7 @@ class Balancer:
             met = sc.metrics_from_values(
                 x[:, :, self.on_cols],
                 x[:, :, self.off_cols],
-                float(base["map"]) + map_delta[lo:hi],  # type: ignore[arg-type]
+                float(base["map"]) + map_delta[lo:hi],
             )
             out[lo:hi] = sc.total_score(met)
         del ng
@@ -440,8 +446,13 @@ class Balancer:
                 continue
             sub = _Cands(cand.kind, cand.inst[keep], cand.target[keep], cand.order[keep])
             results.append(
-                (sub, [n[keep] for n in res.nodes], [v[:, keep] for v in new_vals],
-                 mdelta[keep], approx[keep])
+                (
+                    sub,
+                    [n[keep] for n in res.nodes],
+                    [v[:, keep] for v in new_vals],
+                    mdelta[keep],
+                    approx[keep],
+                )
             )
         if not results:
             return None

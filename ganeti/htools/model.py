@@ -223,6 +223,9 @@ class Cluster:
         self.excl_count: FArray = np.zeros((0, 0))  # (n_nodes, n_excl) tags of primaries
         self.global_map: FArray = np.zeros((0, 0))  # (n_loc, n_excl) counts, online nodes
         self.n1_rule = "3.0.2"
+        self._node_idx: dict[str, int] = {}
+        self._inst_idx: dict[str, int] = {}
+        self._desired_cache: dict[int, FArray] = {}
 
     # ------------------------------------------------------------ lookups
     @property
@@ -425,14 +428,14 @@ class Cluster:
         loc_all = sorted({t for ts in c.node_loc_tags for t in ts})
         c.loc_tag_ids = {t: k for k, t in enumerate(loc_all)}
         c.node_loc_mat = np.zeros((nn, len(loc_all)))
-        for k, ts in enumerate(c.node_loc_tags):
-            for t in ts:
+        for k, lts in enumerate(c.node_loc_tags):
+            for t in lts:
                 c.node_loc_mat[k, c.loc_tag_ids[t]] = 1.0
         if c.has_location:
             c.loc_pair = c.node_loc_mat @ c.node_loc_mat.T
         else:
             c.loc_pair = np.zeros((0, 0))
-        c._desired_cache: dict[int, FArray] = {}
+        c._desired_cache = {}
 
         # memory bookkeeping that is frozen at load time
         i_mem_tot = np.zeros(nn)

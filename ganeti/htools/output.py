@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from ganeti.htools import model as m
-from ganeti.htools.model import Cluster
+from ganeti.htools.model import Cluster, IArray
 
 DEFAULT_NODE_FIELDS = (
     "status name tmem nmem imem xmem fmem umem rmem tdsk fdsk tcpu ucpu pcnt scnt "
@@ -67,15 +67,14 @@ def haskell_g(value: float, prec: int = 6) -> str:
     return f"{value:.{prec}f}"
 
 
-def format_table(header: Sequence[str], rows: Sequence[Sequence[str]],
-                 numeric: Sequence[bool]) -> list[str]:
+def format_table(
+    header: Sequence[str], rows: Sequence[Sequence[str]], numeric: Sequence[bool]
+) -> list[str]:
     cols = list(zip(header, *rows)) if rows else [(h,) for h in header]
     widths = [max(len(v) for v in col) for col in cols]
     lines = []
     for row in [list(header), *[list(r) for r in rows]]:
-        parts = [
-            v.rjust(w) if num else v.ljust(w) for v, w, num in zip(row, widths, numeric)
-        ]
+        parts = [v.rjust(w) if num else v.ljust(w) for v, w, num in zip(row, widths, numeric)]
         lines.append(" " + " ".join(parts))
     return lines
 
@@ -146,7 +145,7 @@ def parse_node_fields(spec: str | None) -> list[str]:
     return [f for f in spec.split(",") if f]
 
 
-def node_table(c: Cluster, nodes: Sequence[int], fields: Sequence[str]) -> list[str]:
+def node_table(c: Cluster, nodes: Sequence[int] | IArray, fields: Sequence[str]) -> list[str]:
     for f in fields:
         if f not in NODE_HEADERS:
             raise KeyError(f)
@@ -156,9 +155,21 @@ def node_table(c: Cluster, nodes: Sequence[int], fields: Sequence[str]) -> list[
     return format_table(header, rows, numeric)
 
 
-def instance_table(c: Cluster, insts: Sequence[int]) -> list[str]:
-    header = ["F", "Name", "Pri_node", "Sec_node", "Auto_bal", "vcpu", "mem", "dsk",
-              "lCpu", "lMem", "lDsk", "lNet"]
+def instance_table(c: Cluster, insts: Sequence[int] | IArray) -> list[str]:
+    header = [
+        "F",
+        "Name",
+        "Pri_node",
+        "Sec_node",
+        "Auto_bal",
+        "vcpu",
+        "mem",
+        "dsk",
+        "lCpu",
+        "lMem",
+        "lDsk",
+        "lNet",
+    ]
     numeric = [False, False, False, False, False, True, True, True, True, True, True, True]
     rows = []
     for i in insts:

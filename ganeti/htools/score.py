@@ -75,7 +75,7 @@ def node_values(dyn: FArray, stat: FArray) -> FArray:
     t_cpu = stat[m.S_T_CPU]
     speed = stat[m.S_SPEED]
     hi_sp = stat[m.S_HI_SP]
-    out = np.empty((NUM_NODE_VALUES,) + dyn.shape[1:])
+    out = np.empty((NUM_NODE_VALUES, *dyn.shape[1:]))
     out[0] = _safe_div(dyn[m.D_U_MEM], t_mem)
     dsk = np.where(t_dsk == 0, 1.0, _safe_div(dyn[m.D_F_DSK], t_dsk))
     spf = np.where(t_sp == 0, 1.0, _safe_div(dyn[m.D_F_SP], t_sp))
@@ -146,7 +146,7 @@ def metrics_from_values(vals_on: FArray, vals_off: FArray, map_val: FArray | flo
     ``vals_on`` has shape (..., 18, n_online), ``vals_off`` (..., 18, n_off).
     """
     lead = vals_on.shape[:-2]
-    out = np.zeros(lead + (len(METRICS),))
+    out = np.zeros((*lead, len(METRICS)))
     out[..., SD_ROWS] = exact_sd_rows(vals_on[..., SD_ROWS, :])
     out[..., SUM_ROWS] = exact_sum_rows(vals_on[..., SUM_ROWS, :])
     out[..., OFF_ROWS] = exact_sum_rows(vals_off[..., OFF_ROWS, :])
@@ -198,9 +198,11 @@ def format_metrics(values: Sequence[float]) -> list[str]:
     """Rows of the ``-v -v -v`` coefficient table."""
     from ganeti.htools.output import format_table
 
-    rows = [[name, _fmt8(val), "x%.2f" % weight] for (name, weight, _), val in zip(METRICS, values)]
-    return ["  " + line for line in format_table(["Field", "Value", "Weight"], rows,
-                                                  [False, True, True])]
+    rows = [[name, _fmt8(val), f"x{weight:.2f}"] for (name, weight, _), val in zip(METRICS, values)]
+    return [
+        "  " + line
+        for line in format_table(["Field", "Value", "Weight"], rows, [False, True, True])
+    ]
 
 
 def _fmt8(value: float) -> str:

@@ -168,7 +168,9 @@ def parse_request(text: str) -> IAllocInput:
                 disk_spindles=sum(int(x) for x in dsp) if dsp and None not in dsp else None,
                 forthcoming=bool(i.get("forthcoming", False)),
                 disks=disks,
-                nic_networks=[nic.get("network") for nic in i.get("nics", []) if nic.get("network")],
+                nic_networks=[
+                    nic.get("network") for nic in i.get("nics", []) if nic.get("network")
+                ],
             )
         )
     req = _get(doc, "request", "request")
@@ -176,7 +178,10 @@ def parse_request(text: str) -> IAllocInput:
     if rtype not in REQUEST_TYPES:
         raise HToolsError(f"Invalid request type '{rtype}'")
     data = ClusterData(
-        groups, nodes, instances, list(doc.get("cluster_tags", [])),
+        groups,
+        nodes,
+        instances,
+        list(doc.get("cluster_tags", [])),
         parse_ipolicy(doc.get("ipolicy")) or IPolicy(),
     )
     return IAllocInput(data, Request(rtype, req.get("name"), req))

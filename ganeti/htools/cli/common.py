@@ -166,7 +166,11 @@ def build_cluster(data: ClusterData, opts: argparse.Namespace, err: TextIO) -> C
         err.write("\n")
     extra = opts.exclusion_tags.split(",") if opts.exclusion_tags else []
     c = Cluster.build(
-        data.groups, data.nodes, data.instances, data.cluster_tags, data.ipolicy,
+        data.groups,
+        data.nodes,
+        data.instances,
+        data.cluster_tags,
+        data.ipolicy,
         extra_excl_prefixes=[e for e in extra if e],
     )
     if opts.max_cpu is not None:
@@ -188,7 +192,9 @@ def resolve_instances(c: Cluster, spec: str | None) -> list[int]:
         unknown = [n for n in names if not _known(c, n)]
         raise HToolsError(
             "failed to load data, aborting: Unknown instance(s): "
-            + "[" + ",".join(json.dumps(u) for u in unknown) + "]"
+            + "["
+            + ",".join(json.dumps(u) for u in unknown)
+            + "]"
         ) from None
 
 

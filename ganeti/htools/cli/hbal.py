@@ -12,7 +12,7 @@ import numpy as np
 from ganeti.htools import model as m
 from ganeti.htools import score as sc
 from ganeti.htools.backend.text import serialize_cluster
-from ganeti.htools.balance import Balancer, BalanceOptions, Step
+from ganeti.htools.balance import BalanceOptions, Balancer, Step
 from ganeti.htools.cli import common
 from ganeti.htools.jobs import command_lines, script_text
 from ganeti.htools.model import Cluster
@@ -62,7 +62,7 @@ def _plan_line(c: Cluster, no: int, st: Step, w_inst: int, w_node: int) -> str:
     def pair(p: int, s: int) -> str:
         return c.node_alias[p] + (":" + c.node_alias[s] if s >= 0 else "")
 
-    return "  %3d. %-*s %-*s => %-*s %12.8f a=%s" % (
+    return "  %3d. %-*s %-*s => %-*s %12.8f a=%s" % (  # noqa: UP031 - printf layout
         no,
         w_inst,
         c.inst_alias[st.move.inst],
@@ -134,8 +134,8 @@ def run(argv: Sequence[str], out: TextIO, err: TextIO) -> int:
     else:
         if len(groups_with_nodes) > 1:
             err.write("Found multiple node groups:\n")
-            for g in groups_with_nodes:
-                err.write(f"  {c.groups[g].name}\n")
+            for gi in groups_with_nodes:
+                err.write(f"  {c.groups[gi].name}\n")
             raise HToolsError("Aborting.")
         gidx = groups_with_nodes[0] if groups_with_nodes else 0
     gnodes = c.group_nodes(gidx)
@@ -164,9 +164,7 @@ def run(argv: Sequence[str], out: TextIO, err: TextIO) -> int:
         for n in bad_nodes
         for i in np.flatnonzero(((c.pnode == n) | (c.snode == n)) & ~c.i_forth)
     }
-    out.write(
-        f"Initial check done: {len(bad_nodes)} bad nodes, {len(bad_insts)} bad instances.\n"
-    )
+    out.write(f"Initial check done: {len(bad_nodes)} bad nodes, {len(bad_insts)} bad instances.\n")
     if len(bad_nodes):
         out.write(
             "Cluster is not N+1 happy, continuing but no guarantee that the cluster "

@@ -41,9 +41,7 @@ def plan(lines: list[str]) -> list[tuple[int, str, str, str, float, str]]:
     for line in lines:
         m = PLAN_RE.match(line)
         if m:
-            out.append(
-                (int(m[1]), m[2], m[3], m[4], float(m[5]), m[6])
-            )
+            out.append((int(m[1]), m[2], m[3], m[4], float(m[5]), m[6]))
     return out
 
 

@@ -15,7 +15,7 @@ from ganeti.htools import score as sc
 from ganeti.htools.backend.iallocator import load_request_file
 from ganeti.htools.backend.simu import load_simulation, parse_unit
 from ganeti.htools.backend.text import load_text_file, parse_text, serialize_cluster
-from ganeti.htools.balance import Balancer, BalanceOptions
+from ganeti.htools.balance import BalanceOptions, Balancer
 from ganeti.htools.model import Cluster, Group, InstanceSpec, NodeSpec
 from ganeti.htools.moves import Move, MoveOptions, MoveType, apply_move, simulate
 from ganeti.htools.types import IPolicy
@@ -62,9 +62,7 @@ def clusters(draw: st.DrawFn) -> Cluster:
             )
         )
     tags = ["htools:iextags:svc", "htools:nlocation:loc"]
-    return Cluster.build(
-        [Group("g", "uuid-g")], nodes, insts, tags, IPolicy(), n1_rule="head"
-    )
+    return Cluster.build([Group("g", "uuid-g")], nodes, insts, tags, IPolicy(), n1_rule="head")
 
 
 MOVE_KINDS = [
@@ -78,8 +76,13 @@ MOVE_KINDS = [
 
 class IncrementalEqualsFull(SynchronousTestCase):
     @settings(max_examples=60, deadline=None)
-    @given(clusters(), st.lists(st.tuples(st.integers(0, 7), st.sampled_from(MOVE_KINDS),
-                                          st.integers(0, 5)), max_size=12))
+    @given(
+        clusters(),
+        st.lists(
+            st.tuples(st.integers(0, 7), st.sampled_from(MOVE_KINDS), st.integers(0, 5)),
+            max_size=12,
+        ),
+    )
     def test_moves_keep_state_consistent(self, c: Cluster, moves: list) -> None:
         nodes = np.arange(c.n_nodes)
         opts = MoveOptions(ignore_soft_errors=True)
@@ -164,11 +167,19 @@ class Backends(SynchronousTestCase):
             d = inp.data
             c = Cluster.build(d.groups, d.nodes, d.instances, d.cluster_tags, d.ipolicy)
             self.assertEqual(c.n_nodes, len(d.nodes))
-            self.assertIn(inp.request.type, ("allocate", "relocate", "node-evacuate",
-                                             "change-group", "multi-allocate",
-                                             "allocate-secondary"))
+            self.assertIn(
+                inp.request.type,
+                (
+                    "allocate",
+                    "relocate",
+                    "node-evacuate",
+                    "change-group",
+                    "multi-allocate",
+                    "allocate-secondary",
+                ),
+            )
 
     def test_unknown_node(self) -> None:
-        rc, out, err = h.run_hbal(["-t", h.data_path("invalid-node.data")])
+        rc, _out, err = h.run_hbal(["-t", h.data_path("invalid-node.data")])
         self.assertEqual(rc, 1)
         self.assertIn("Unknown node 'no-such-node' for instance new-0", err)

@@ -81,8 +81,18 @@ class SplitInstancesCase(SynchronousTestCase):
 
     def test_split_instances_with_tables(self) -> None:
         rc, out, err = h.run_hbal(
-            ["-t", h.data_path("hbal-split-insts.data"), "-G", "group-01", "-v", "-v", "-v",
-             "-C", "-p", "--print-instances"]
+            [
+                "-t",
+                h.data_path("hbal-split-insts.data"),
+                "-G",
+                "group-01",
+                "-v",
+                "-v",
+                "-v",
+                "-C",
+                "-p",
+                "--print-instances",
+            ]
         )
         self.assertEqual(rc, 0)
         self.assertIn("Found instances belonging to multiple node groups:", err)

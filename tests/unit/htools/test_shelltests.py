@@ -75,9 +75,7 @@ class ShellTests(SynchronousTestCase):
                     args[k] = prefix + written
                 else:
                     args[k] = prefix + (
-                        os.path.join(self.tmp, name)
-                        if name == "dynu"
-                        else os.path.join(gen, name)
+                        os.path.join(self.tmp, name) if name == "dynu" else os.path.join(gen, name)
                     )
         if pre:
             m = re.match(r"echo (.*) >\s*\$T/dynu", pre.strip())
