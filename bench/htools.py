@@ -42,10 +42,13 @@ def _ref(shared: str, case: str) -> dict[str, Any]:
         out["final_score"] = float(m[1]) if m else None
         out["plan_lines"] = [line for line in text.splitlines() if re.match(r"^\s+\d+\. ", line)]
         if "Error:" in text:
-            out["error"] = text.strip().splitlines()[-2]
+            out["error"] = next(x for x in text.splitlines() if "Error:" in x)
     tpath = os.path.join(ref_dir, f"rebal-{case}.time")
     if os.path.exists(tpath):
         out["time_s"] = float(open(tpath).read().split()[0])
+    l2 = os.path.join(ref_dir, f"rebal-{case}.l2.time")
+    if os.path.exists(l2):
+        out["time_first_2_moves_s"] = float(open(l2).read().split()[0])
     return out
 
 
