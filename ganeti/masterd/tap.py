@@ -125,9 +125,12 @@ def build_service(options: Options, reactor: Any) -> MasterService:
     top.setName(TAPNAME)
     endpoint_desc = options["luxi"] or luxi_endpoint(paths)
     paths.luxi_socket.parent.mkdir(parents=True, exist_ok=True)
-    StreamServerEndpointService(
+    luxi = StreamServerEndpointService(
         serverFromString(reactor, endpoint_desc), LuxiServerFactory(handlers.table())
-    ).setServiceParent(top)
+    )
+    # A master that cannot listen must not keep running silently: fail the start-up.
+    luxi._raiseSynchronously = True
+    luxi.setServiceParent(top)
     log.info(
         "master daemon for {cluster} on {node}, LUXI at {luxi}",
         cluster=writer.get_cluster().cluster_name,

@@ -65,7 +65,10 @@ def build_service(options: Options, reactor: Any) -> service.MultiService:
     endpoint = tls_server_endpoint(reactor, options["listen"], context)
     top = service.MultiService()
     top.setName(TAPNAME)
-    StreamServerEndpointService(endpoint, site).setServiceParent(top)
+    listener = StreamServerEndpointService(endpoint, site)
+    # Failing to listen (port in use) must stop the daemon, not leave it idle.
+    listener._raiseSynchronously = True
+    listener.setServiceParent(top)
     log.info(
         "node daemon for root {root} listening on {listen}",
         root=str(paths.root),
