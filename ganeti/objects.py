@@ -48,6 +48,12 @@ _DERIVED_KEYS: dict[str, frozenset[str]] = {
 
 
 _CONTAINERS = frozenset({dict, list, set})
+
+# Lookups used once per object by the checks below.
+_DISK_DEV_TYPES = frozenset(constants.DISK_TEMPLATES) - {constants.DT_DISKLESS}
+_ONE_NODE_TYPES = frozenset({constants.DT_PLAIN, constants.DT_FILE})
+_PRIMARY_ON_DISK_TYPES = frozenset({constants.DT_PLAIN, constants.DT_DRBD8, constants.DT_FILE})
+_HYPER_TYPES = frozenset(constants.HYPER_TYPES)
 _NESTED_SKIP = frozenset({"serial_no", "ctime", "mtime"})
 
 
@@ -159,18 +165,17 @@ class ConfigObject:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        try:
-            # Fast path (a large config has ~100,000 objects): every key is a field.
-            obj = cls(**data)
-        except TypeError:
-            return cls._from_dict_slow(data)
-        if type(getattr(obj, "tags", None)) is list:
-            obj.tags = set(obj.tags)  # type: ignore[attr-defined]
-        for name, sub in cls._NESTED.items():
-            items = getattr(obj, name)
-            if items:
-                setattr(obj, name, [sub.from_dict(item) for item in items])
-        return obj
+        return cls.load_dict(data)[0]
+
+    @classmethod
+    def load_dict(cls, data: Mapping[str, Any], *, nested: bool = False) -> tuple[Self, bool]:
+        """Build from a ``config.data`` dict; also say whether ``data`` is *canonical*.
+
+        Canonical means ``to_dict(nested=nested)`` of the result equals ``data`` key for key
+        with the very same values (so encoding ``data`` gives the bytes encoding the object
+        would).  Loading needs no validation per field: :meth:`ConfigData.verify` checks.
+        """
+        return cast(tuple[Self, bool], _loader(cls, nested)(data))
 
     @classmethod
     def _from_dict_slow(cls, data: Mapping[str, Any]) -> Self:
@@ -198,6 +203,115 @@ class ConfigObject:
     def copy(self) -> Self:
         """A deep, independent copy (what :meth:`IConfigWriter.update` expects)."""
         return self.from_dict(copy.deepcopy(self.to_dict()))
+
+
+_Loader = Callable[[Mapping[str, Any]], tuple[ConfigObject, bool]]
+_LOADERS: dict[type, tuple[_Loader, _Loader]] = {}
+
+
+def _loader(cls: type[ConfigObject], nested: bool) -> _Loader:
+    loaders = _LOADERS.get(cls)
+    if loaders is None:
+        loaders = _LOADERS[cls] = (_make_loader(cls, False), _make_loader(cls, True))
+    return loaders[nested]
+
+
+def _sorted_unique(items: list[Any], as_set: set[Any]) -> bool:
+    """Whether writing ``as_set`` back (sorted) reproduces ``items``."""
+    try:
+        return items == sorted(as_set)
+    except TypeError:
+        return False
+
+
+def _make_loader(cls: type[ConfigObject], nested: bool) -> _Loader:
+    """Generate ``cls``'s loader: one straight-line function per class, no per-key loop.
+
+    A config holds ~100,000 objects, so this is the hot path of loading.  The function
+    sets every field (``None`` and missing keys give the default), sends dicts with keys
+    it does not model to :meth:`ConfigObject._from_dict_slow`, and counts the keys that
+    :meth:`ConfigObject.to_dict` would write back unchanged; the dict is canonical when
+    that count is all of its keys and no default that ``to_dict`` writes was filled in.
+    """
+    sparse = cls._SPARSE
+    ns: dict[str, Any] = {
+        "KNOWN": cls._field_names()[0],
+        "CONTAINERS": _CONTAINERS,
+        "new": object.__new__,
+        "cls": cls,
+        "slow": cls._from_dict_slow,
+        "sorted_unique": _sorted_unique,
+    }
+    lines = [
+        "def load(data):",
+        "    if not data.keys() <= KNOWN:",
+        "        return slow(data), False",
+        "    get = data.get",
+        "    self = new(cls)",
+        "    n = 0",
+        "    ok = True",
+    ]
+    for field in attrs.fields(cast(Any, cls)):
+        name = field.name
+        if name == "extra":
+            continue
+        default = field.default
+        if isinstance(default, attrs.Factory):  # type: ignore[arg-type]
+            ns[f"F_{name}"] = default.factory
+            default_expr = f"F_{name}()"
+            sample = default.factory()
+        else:
+            ns[f"D_{name}"] = default
+            default_expr = f"D_{name}"
+            sample = default
+        skipped = nested and name in _NESTED_SKIP  # to_dict(nested=True) never writes it
+        written = sample is not None and not skipped
+        if sparse and not sample and (sample.__class__ in _CONTAINERS or name == "forthcoming"):
+            written = False
+        lines += [
+            f"    v = get({name!r})",
+            "    if v is None:",
+            f"        self.{name} = {default_expr}",
+        ]
+        if written:
+            lines.append("        ok = False")
+        lines.append("    else:")
+        if skipped:
+            lines += [f"        self.{name} = v", "        ok = False"]
+        elif name == "tags":
+            cond = "v.__class__ is list" + (" and v" if sparse else "")
+            lines += [
+                "        s = set(v)",
+                f"        self.{name} = s",
+                f"        if {cond} and sorted_unique(v, s):",
+                "            n += 1",
+            ]
+        elif name in cls._NESTED:
+            ns[f"L_{name}"] = cls._NESTED[name].load_dict
+            cond = "v.__class__ is list" + (" and v" if sparse else "")
+            lines += [
+                "        items = []",
+                "        for item in v:",
+                f"            sub, good = L_{name}(item, nested=True)",
+                "            items.append(sub)",
+                "            if not good:",
+                "                ok = False",
+                f"        self.{name} = items",
+                f"        if {cond}:",
+                "            n += 1",
+            ]
+        else:
+            if not sparse:
+                cond = "True"
+            elif name == "forthcoming":
+                cond = "v"
+            else:
+                cond = "v or v.__class__ not in CONTAINERS"
+            lines += [f"        self.{name} = v", f"        if {cond}:", "            n += 1"]
+    lines += ["    self.extra = {}", "    return self, ok and n == len(data)"]
+    exec("\n".join(lines), ns)  # source generated above from the attrs fields
+    loader: _Loader = ns["load"]
+    return loader
 
 
 def _tags() -> set[str]:
@@ -242,34 +356,41 @@ class Disk(ConfigObject):
         DRBD children are plain LVs that exist on both DRBD nodes, hence ``child``.
         """
         out: list[str] = []
-        if self.dev_type not in constants.DISK_TEMPLATES or self.dev_type == "diskless":
-            out.append(f"invalid dev_type {self.dev_type!r}")
+        dev_type = self.dev_type
+        if dev_type not in _DISK_DEV_TYPES:
+            out.append(f"invalid dev_type {dev_type!r}")
         if self.mode not in constants.VALID_DISK_MODES:
             out.append(f"invalid mode {self.mode!r}")
-        if not isinstance(self.size, int) or isinstance(self.size, bool) or self.size < 0:
-            out.append(f"invalid size {self.size!r}")
-        if self.dev_type == constants.DT_DRBD8:
-            lid = self.logical_id
+        size = self.size
+        if not (size.__class__ is int or (isinstance(size, int) and size.__class__ is not bool)):
+            out.append(f"invalid size {size!r}")
+        elif size < 0:
+            out.append(f"invalid size {size!r}")
+        lid = self.logical_id
+        nodes = self.nodes
+        if dev_type == constants.DT_DRBD8:
             if not isinstance(lid, list) or len(lid) != 6:
                 out.append("DRBD logical_id must have 6 elements")
-            elif list(lid[:2]) != list(self.nodes):
+            elif lid[:2] != list(nodes):
                 out.append("DRBD logical_id nodes differ from the disk's nodes")
             elif not (
                 isinstance(lid[2], int)
                 and constants.FIRST_DRBD_PORT <= lid[2] <= constants.LAST_DRBD_PORT
             ):
                 out.append(f"DRBD port {lid[2]!r} outside the allowed range")
-            if len(self.nodes) != 2 or self.nodes[0] == self.nodes[1]:
+            if len(nodes) != 2 or nodes[0] == nodes[1]:
                 out.append("DRBD disk needs two distinct nodes")
             if len(self.children) != 2:
                 out.append("DRBD disk needs two children (data and meta)")
-        elif self.dev_type in (constants.DT_PLAIN, constants.DT_FILE) and not child:
-            if len(self.nodes) != 1:
-                out.append(f"{self.dev_type} disk must live on exactly one node")
-        if self.logical_id is not None and not isinstance(self.logical_id, list):
+        elif dev_type in _ONE_NODE_TYPES and not child:
+            if len(nodes) != 1:
+                out.append(f"{dev_type} disk must live on exactly one node")
+        if lid is not None and not isinstance(lid, list):
             out.append("logical_id must be a list")
         for sub in self.children:
-            out.extend(f"child {sub.uuid}: {p}" for p in sub.problems(child=True))
+            found = sub.problems(child=True)
+            if found:
+                out.extend(f"child {sub.uuid}: {p}" for p in found)
         return out
 
 
@@ -377,26 +498,29 @@ class Instance(ConfigObject):
         out: list[str] = []
         if not self.name:
             out.append("empty name")
-        if self.hypervisor not in constants.HYPER_TYPES:
+        if self.hypervisor not in _HYPER_TYPES:
             out.append(f"unknown hypervisor {self.hypervisor!r}")
         if self.admin_state not in constants.ADMINST_ALL:
             out.append(f"invalid admin_state {self.admin_state!r}")
         if self.admin_state_source not in constants.VALID_ADMIN_SOURCES:
             out.append(f"invalid admin_state_source {self.admin_state_source!r}")
-        if len(set(self.disks)) != len(self.disks):
+        disks = self.disks
+        if len(disks) > 1 and len(set(disks)) != len(disks):
             out.append("a disk is listed twice")
         for idx, nic in enumerate(self.nics):
-            where = f"nic/{idx}"
-            if not valid_mac(nic.mac):
-                out.append(f"{where}: invalid MAC {nic.mac!r}")
+            mac = nic.mac
+            if not (isinstance(mac, str) and _MAC_RE.match(mac)):
+                out.append(f"nic/{idx}: invalid MAC {mac!r}")
             if nic.ip is not None and not valid_ip(nic.ip):
-                out.append(f"{where}: invalid IP {nic.ip!r}")
-            mode = nic.nicparams.get(constants.NIC_MODE)
-            if mode is not None and mode not in constants.NIC_VALID_MODES:
-                out.append(f"{where}: invalid mode {mode!r}")
-        for key in self.hvparams:
-            if key in constants.HVC_GLOBALS:
-                out.append(f"hypervisor parameter {key!r} can only be set cluster-wide")
+                out.append(f"nic/{idx}: invalid IP {nic.ip!r}")
+            if nic.nicparams:
+                mode = nic.nicparams.get(constants.NIC_MODE)
+                if mode is not None and mode not in constants.NIC_VALID_MODES:
+                    out.append(f"nic/{idx}: invalid mode {mode!r}")
+        if self.hvparams and not constants.HVC_GLOBALS.isdisjoint(self.hvparams):
+            for key in self.hvparams:
+                if key in constants.HVC_GLOBALS:
+                    out.append(f"hypervisor parameter {key!r} can only be set cluster-wide")
         return out
 
 
@@ -800,8 +924,14 @@ class ConfigData:
         return out
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> ConfigData:
-        """Build from the parsed file; raises KeyError/TypeError/ValueError when malformed."""
+    def from_dict(
+        cls, data: Mapping[str, Any], *, canonical: dict[str, list[str]] | None = None
+    ) -> ConfigData:
+        """Build from the parsed file; raises KeyError/TypeError/ValueError when malformed.
+
+        With ``canonical``, also record per section the keys whose dicts are exactly what
+        ``to_dict()`` of the built object returns (see :meth:`ConfigObject.load_dict`).
+        """
         if not isinstance(data, Mapping):
             raise TypeError("top level is not a JSON object")
         kwargs: JsonDict = {}
@@ -809,8 +939,17 @@ class ConfigData:
             raw = data.get(section, {})
             if not isinstance(raw, dict):
                 raise TypeError(f"{section} is not a JSON object")
-            from_dict: Callable[[Mapping[str, Any]], ConfigObject] = typ.from_dict
-            kwargs[section] = {key: from_dict(value) for key, value in raw.items()}
+            load = _loader(typ, False)
+            objs: dict[str, ConfigObject] = {}
+            good: list[str] = []
+            for key, value in raw.items():
+                obj, ok = load(value)
+                objs[key] = obj
+                if ok:
+                    good.append(key)
+            kwargs[section] = objs
+            if canonical is not None:
+                canonical[section] = good
         filters = data.get("filters", {})
         if not isinstance(filters, dict):
             raise TypeError("filters is not a JSON object")
@@ -867,59 +1006,77 @@ class ConfigData:
     # -- validation --
 
     def verify(self) -> list[str]:
-        """Every problem found, each message naming the object; empty when valid."""
+        """Every problem found, each message naming the object; empty when valid.
+
+        Uniqueness is first checked with sets; the loops that name the culprits run only
+        when something is duplicated.
+        """
         out: list[str] = []
         out.extend(self.verify_cluster())
-        seen_uuids: dict[str, str] = {}
-        for section in (*OBJECT_SECTIONS, "cluster"):
-            keys = [self.cluster.uuid] if section == "cluster" else list(getattr(self, section))
-            for key in keys:
-                if key in seen_uuids:
-                    out.append(f"UUID {key} used by both {seen_uuids[key]} and {section}")
-                else:
-                    seen_uuids[key] = section
+        sections: list[tuple[str, Iterable[str]]] = [(s, getattr(self, s)) for s in OBJECT_SECTIONS]
+        sections.append(("cluster", [self.cluster.uuid]))
+        every: set[str] = set()
+        for _, keys in sections:
+            every.update(keys)
+        if len(every) != sum(len(cast(Any, keys)) for _, keys in sections):
+            seen_uuids: dict[str, str] = {}
+            for section, keys in sections:
+                for key in keys:
+                    if key in seen_uuids:
+                        out.append(f"UUID {key} used by both {seen_uuids[key]} and {section}")
+                    else:
+                        seen_uuids[key] = section
         for section, label in (
             ("nodes", "node"),
             ("nodegroups", "node group"),
             ("instances", "instance"),
             ("networks", "network"),
         ):
+            objs = getattr(self, section).values()
+            if len({obj.name for obj in objs}) == len(objs):
+                continue
             names: dict[str, str] = {}
-            for obj in getattr(self, section).values():
+            for obj in objs:
                 if obj.name in names:
                     out.append(
                         f"{label} name {obj.name!r} used by both {names[obj.name]} and {obj.uuid}"
                     )
                 else:
                     names[obj.name] = obj.uuid
-        ips: dict[str, str] = {}
-        for node in self.nodes.values():
-            if node.primary_ip in ips:
-                out.append(
-                    f"node {node.name!r}: primary_ip {node.primary_ip} also used by node "
-                    f"{ips[node.primary_ip]!r}"
-                )
-            else:
-                ips[node.primary_ip] = node.name
-        macs: dict[str, str] = {}
-        owner: dict[str, str] = {}
-        for inst in self.instances.values():
-            for idx, nic in enumerate(inst.nics):
-                if nic.mac in macs:
+        nodes = self.nodes.values()
+        if len({node.primary_ip for node in nodes}) != len(nodes):
+            ips: dict[str, str] = {}
+            for node in nodes:
+                if node.primary_ip in ips:
                     out.append(
-                        f"instance {inst.name!r}: MAC {nic.mac} of nic/{idx} also used by "
-                        f"{macs[nic.mac]}"
+                        f"node {node.name!r}: primary_ip {node.primary_ip} also used by node "
+                        f"{ips[node.primary_ip]!r}"
                     )
                 else:
-                    macs[nic.mac] = f"instance {inst.name!r}"
-            for duuid in inst.disks:
-                if duuid in owner:
-                    out.append(
-                        f"instance {inst.name!r}: disk {duuid} also used by instance "
-                        f"{owner[duuid]!r}"
-                    )
-                else:
-                    owner[duuid] = inst.name
+                    ips[node.primary_ip] = node.name
+        instances = self.instances.values()
+        all_macs = [nic.mac for inst in instances for nic in inst.nics]
+        all_disks = [duuid for inst in instances for duuid in inst.disks]
+        if len(set(all_macs)) != len(all_macs) or len(set(all_disks)) != len(all_disks):
+            macs: dict[str, str] = {}
+            owner: dict[str, str] = {}
+            for inst in instances:
+                for idx, nic in enumerate(inst.nics):
+                    if nic.mac in macs:
+                        out.append(
+                            f"instance {inst.name!r}: MAC {nic.mac} of nic/{idx} also used by "
+                            f"{macs[nic.mac]}"
+                        )
+                    else:
+                        macs[nic.mac] = f"instance {inst.name!r}"
+                for duuid in inst.disks:
+                    if duuid in owner:
+                        out.append(
+                            f"instance {inst.name!r}: disk {duuid} also used by instance "
+                            f"{owner[duuid]!r}"
+                        )
+                    else:
+                        owner[duuid] = inst.name
         out.extend(self.verify_objects(None))
         return out
 
@@ -963,13 +1120,16 @@ class ConfigData:
         }
         for section, objs in sections:
             checker = checkers[section]
-            objects: dict[str, ConfigObject] = getattr(self, section)
             for obj in objs:
-                out.extend(checker(obj))
+                found = checker(obj)
+                if found:
+                    out.extend(found)
             if uuids is None:
-                for key, obj in objects.items():
-                    if getattr(obj, "uuid", key) != key:
-                        out.append(f"{section}: key {key} differs from the object's uuid")
+                objects: dict[str, ConfigObject] = getattr(self, section)
+                if any(getattr(obj, "uuid", key) != key for key, obj in objects.items()):
+                    for key, obj in objects.items():
+                        if getattr(obj, "uuid", key) != key:
+                            out.append(f"{section}: key {key} differs from the object's uuid")
         return out
 
     def _check_node(self, node: Node) -> list[str]:
@@ -1005,35 +1165,41 @@ class ConfigData:
         return out
 
     def _check_instance(self, inst: Instance) -> list[str]:
-        where = f"instance {inst.name!r} ({inst.uuid})"
-        out = [f"{where}: {p}" for p in inst.problems()]
+        out = inst.problems()
         if inst.primary_node not in self.nodes:
-            out.append(f"{where}: primary node {inst.primary_node!r} does not exist")
+            out.append(f"primary node {inst.primary_node!r} does not exist")
         if inst.hypervisor not in self.cluster.enabled_hypervisors:
-            out.append(f"{where}: hypervisor {inst.hypervisor!r} is not enabled")
+            out.append(f"hypervisor {inst.hypervisor!r} is not enabled")
         templates = set()
+        disks = self.disks
         for duuid in inst.disks:
-            disk = self.disks.get(duuid)
+            disk = disks.get(duuid)
             if disk is None:
-                out.append(f"{where}: disk {duuid} does not exist")
+                out.append(f"disk {duuid} does not exist")
                 continue
             templates.add(disk.dev_type)
-            if disk.dev_type in (constants.DT_PLAIN, constants.DT_DRBD8, constants.DT_FILE):
+            if disk.dev_type in _PRIMARY_ON_DISK_TYPES:
                 if disk.nodes and inst.primary_node not in disk.nodes:
-                    out.append(f"{where}: disk {duuid} does not live on the primary node")
+                    out.append(f"disk {duuid} does not live on the primary node")
         if len(templates) > 1:
-            out.append(f"{where}: disks of mixed types {sorted(templates)}")
+            out.append(f"disks of mixed types {sorted(templates)}")
         for idx, nic in enumerate(inst.nics):
             if nic.network is not None and nic.network not in self.networks:
-                out.append(f"{where}: nic/{idx} refers to unknown network {nic.network}")
+                out.append(f"nic/{idx} refers to unknown network {nic.network}")
+        if out:
+            where = f"instance {inst.name!r} ({inst.uuid})"
+            out = [f"{where}: {p}" for p in out]
         return out
 
     def _check_disk(self, disk: Disk) -> list[str]:
-        where = f"disk {disk.iv_name or disk.name or ''!r} ({disk.uuid})"
-        out = [f"{where}: {p}" for p in disk.problems()]
+        out = disk.problems()
+        nodes = self.nodes
         for node in disk.nodes:
-            if node not in self.nodes:
-                out.append(f"{where}: node {node} does not exist")
+            if node not in nodes:
+                out.append(f"node {node} does not exist")
+        if out:
+            where = f"disk {disk.iv_name or disk.name or ''!r} ({disk.uuid})"
+            out = [f"{where}: {p}" for p in out]
         return out
 
     def _check_network(self, net: Network) -> list[str]:

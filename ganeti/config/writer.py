@@ -134,6 +134,9 @@ class ConfigWriter:
         self._waiting: list[Deferred[int]] = []  # want the next commit
         self._inflight: list[Deferred[int]] = []  # satisfied by the write in progress
         self._durable_serial = config.serial_no
+        # Encode (or adopt from loading) every object's fragment now, at start-up, so the
+        # first commit costs what any commit costs.
+        store.serializer.prime(config)
 
     @classmethod
     def load(
