@@ -28,7 +28,7 @@ from twisted.logger import Logger
 from zope.interface import Interface, implementer
 
 from ganeti import errors, serializer
-from ganeti.fileutils import fsync_dir
+from ganeti.fileutils import fsync_dir, sync_filesystem
 from ganeti.jobs.model import QueuedJob
 from ganeti.paths import Paths
 
@@ -76,8 +76,8 @@ def decode_job(data: bytes, *, what: str, archived: bool = False) -> QueuedJob:
         raise errors.JobQueueError(f"{what}: {exc}") from exc
 
 
-def _write_durable(path: Path, data: bytes, mode: int) -> None:
-    """Atomic replace of one file, without the directory fsync (done once per batch)."""
+def _write_temp(path: Path, data: bytes, mode: int, *, sync: bool) -> Path:
+    """Write ``data`` next to ``path`` (not yet renamed); fdatasync it when ``sync``."""
     tmp = path.with_name(f".{path.name}.new")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     try:
@@ -85,13 +85,19 @@ def _write_durable(path: Path, data: bytes, mode: int) -> None:
         while view:
             view = view[os.write(fd, view) :]
         os.fchmod(fd, mode)
-        os.fdatasync(fd)
+        if sync:
+            os.fdatasync(fd)
     except BaseException:
         os.close(fd)
         tmp.unlink(missing_ok=True)
         raise
     os.close(fd)
-    os.replace(tmp, path)
+    return tmp
+
+
+# Above this many files a batch is made durable with one syncfs instead of one
+# fdatasync per file (each of which waits for its own journal commit).
+_SYNCFS_THRESHOLD = 8
 
 
 class JobStorage:
@@ -154,10 +160,16 @@ class JobStorage:
     def write_batch(self, files: Sequence[tuple[Path, bytes, int]]) -> None:
         """Durably replace every ``(path, content, mode)``; one directory fsync per dir."""
         dirs: set[Path] = set()
+        batched = len(files) > _SYNCFS_THRESHOLD
+        temps = []
         for path, content, mode in files:
-            _write_durable(path, content, mode)
+            temps.append((_write_temp(path, content, mode, sync=not batched), path))
             dirs.add(path.parent)
             self.writes += 1
+        if batched:
+            sync_filesystem(self.paths.queue_dir)
+        for tmp, path in temps:
+            os.replace(tmp, path)
         for d in dirs:
             fsync_dir(d)
 
