@@ -12,6 +12,7 @@ from typing import Any
 from twisted.application import service
 from twisted.application.internet import StreamServerEndpointService
 from twisted.internet.endpoints import serverFromString
+from twisted.internet.threads import deferToThreadPool
 from twisted.logger import Logger
 from twisted.python import usage
 
@@ -90,8 +91,12 @@ class MasterService(service.MultiService):
 
 def build_service(options: Options, reactor: Any) -> MasterService:
     paths = Paths(options["root"])
+    def run_blocking(fn: Any) -> Any:
+        # Config writes (30 MB for a large cluster) and fsyncs leave the reactor thread.
+        return deferToThreadPool(reactor, reactor.getThreadPool(), fn)
+
     try:
-        writer = ConfigWriter.load(ConfigStore(paths.config_data), reactor)
+        writer = ConfigWriter.load(ConfigStore(paths.config_data), reactor, run_blocking)
     except errors.ConfigurationError as exc:
         raise SystemExit(f"{TAPNAME}: {exc}") from None
     me = own_node_name(paths, options["node-name"])
