@@ -91,6 +91,7 @@ class MasterService(service.MultiService):
 
 def build_service(options: Options, reactor: Any) -> MasterService:
     paths = Paths(options["root"])
+
     def run_blocking(fn: Any) -> Any:
         # Config writes (30 MB for a large cluster) and fsyncs leave the reactor thread.
         return deferToThreadPool(reactor, reactor.getThreadPool(), fn)
