@@ -31,7 +31,7 @@ from twisted.logger import Logger
 from zope.interface import Interface, implementer
 
 from ganeti import errors
-from ganeti.cmdlib.base import LogicalUnit, LUContext, lu_registry
+from ganeti.cmdlib.base import LogicalUnit, LUContext, MasterHooks, lu_registry
 from ganeti.config.interfaces import IConfigWriter
 from ganeti.locking import (
     ALL_SET,
@@ -125,7 +125,9 @@ class OpcodeProcessor:
         clock: IReactorTime,
         paths: Paths,
         registry: Mapping[str, type[LogicalUnit]] | None = None,
+        hooks: MasterHooks | None = None,
     ) -> None:
+        self.hooks = hooks or MasterHooks()
         self.config = config
         self.locks = locks
         self.rpc = rpc
@@ -154,6 +156,7 @@ class OpcodeProcessor:
             paths=self.paths,
             job_id=job_id,
             feedback=feedback,
+            hooks=self.hooks,
         )
         lu = lu_class(op, ctx)
         try:

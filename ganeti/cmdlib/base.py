@@ -47,6 +47,20 @@ Feedback = Callable[[str], None]
 
 
 @frozen
+class MasterHooks:
+    """Services of the running master that some LUs need; absent (None) in unit tests
+    that do not exercise them."""
+
+    # An RPC client presenting the cluster certificate as its client certificate: the
+    # only identity a node that has not joined yet accepts (node add).
+    bootstrap_rpc: IRpcClient | None = None
+    # Apply a new ``max_running_jobs`` to the job queue at once.
+    set_max_running_jobs: Callable[[int], None] | None = None
+    # Replace the master's own RPC client certificate (renew-crypto).
+    reload_client_certificate: Callable[[], None] | None = None
+
+
+@frozen
 class LUContext:
     """What an LU may use: injected services plus the identity of the running job."""
 
@@ -57,6 +71,7 @@ class LUContext:
     paths: Paths
     job_id: int
     feedback: Feedback
+    hooks: MasterHooks = MasterHooks()
 
 
 class LogicalUnit:
