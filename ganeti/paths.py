@@ -182,6 +182,10 @@ class Paths:
     def luxi_socket(self) -> Path:
         return self.run_dir / "master.sock"
 
+    @property
+    def masterd_pid(self) -> Path:
+        return self.run_dir / "ganeti-masterd.pid"
+
     # Watcher and node-local state.
     @property
     def watcher_pause(self) -> Path:

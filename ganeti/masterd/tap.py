@@ -6,11 +6,13 @@ scheduler, the RPC client to the nodes and the LUXI server on ``master.sock``.
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import Any
 
 from twisted.application import service
 from twisted.application.internet import StreamServerEndpointService
+from twisted.internet import defer
 from twisted.internet.endpoints import serverFromString
 from twisted.internet.threads import deferToThreadPool
 from twisted.logger import Logger
@@ -18,12 +20,17 @@ from twisted.python import usage
 
 from ganeti import constants, errors, locking, tls
 from ganeti.bootstrap import node_name_file
+from ganeti.cmdlib.base import MasterHooks
+from ganeti.config.interfaces import Commit
 from ganeti.config.store import ConfigStore
 from ganeti.config.writer import ConfigWriter
+from ganeti.fileutils import write_file_atomic
 from ganeti.jobs.queue import JobQueue
 from ganeti.luxi.server import LuxiServerFactory
 from ganeti.masterd.handlers import MasterHandlers
+from ganeti.masterd.replication import ConfigReplicator, QueueReplicator
 from ganeti.masterd.resolver import ConfigResolver
+from ganeti.masterd.voting import VOTE_RETRIES, confirm_master
 from ganeti.mcpu import OpcodeProcessor
 from ganeti.paths import Paths, default_root
 from ganeti.rpc.client import RpcClient, make_http_client
@@ -46,14 +53,22 @@ class Options(usage.Options):
         ["node-name", None, None, "This node's name (default: recorded at init, else FQDN)."],
         ["noded-port", None, str(constants.DEFAULT_NODED_PORT), "Port of the node daemons."],
         ["luxi", None, None, "LUXI endpoint (default: unix:<run dir>/master.sock:mode=660)."],
+        ["vote-retries", None, str(VOTE_RETRIES), "How often to ask again for an undecided vote."],
+    ]
+    optFlags = [
+        ["no-voting", None, "Start without asking the other nodes who the master is."],
+        ["yes-do-it", None, "Confirm --no-voting (risk of two masters)."],
     ]
 
     def postOptions(self) -> None:
         self["root"] = self["root"] or str(default_root())
         try:
             self["noded-port"] = int(self["noded-port"])
+            self["vote-retries"] = int(self["vote-retries"])
         except ValueError:
-            raise usage.UsageError("--noded-port must be a number") from None
+            raise usage.UsageError("--noded-port and --vote-retries must be numbers") from None
+        if self["no-voting"] and not self["yes-do-it"]:
+            raise usage.UsageError("--no-voting needs --yes-do-it: two masters would corrupt data")
 
 
 def own_node_name(paths: Paths, given: str | None) -> str:
@@ -68,22 +83,74 @@ def own_node_name(paths: Paths, given: str | None) -> str:
 
 
 class MasterService(service.MultiService):
-    """Starts the queue before LUXI accepts connections, stops it after."""
+    """Wins the master vote, then starts the queue, replication and LUXI; stops in reverse.
 
-    def __init__(self, queue: JobQueue, writer: ConfigWriter) -> None:
+    A lost vote stops the process with exit code 11 ("not master"), as Ganeti's daemons do.
+    """
+
+    def __init__(
+        self,
+        *,
+        reactor: Any,
+        queue: JobQueue,
+        writer: ConfigWriter,
+        replicator: ConfigReplicator,
+        rpc: RpcClient,
+        paths: Paths,
+        me: str,
+        voting: bool,
+        vote_retries: int = VOTE_RETRIES,
+    ) -> None:
         super().__init__()
+        self.reactor = reactor
         self.queue = queue
         self.writer = writer
+        self.replicator = replicator
+        self.rpc = rpc
+        self.paths = paths
+        self.me = me
+        self.voting = voting
+        self.vote_retries = vote_retries
+        self.ready: defer.Deferred[None] = defer.Deferred()
 
     def startService(self) -> None:
+        service.Service.startService(self)
+        defer.Deferred.fromCoroutine(self._start()).addErrback(self._failed)
+
+    async def _start(self) -> None:
+        if self.voting:
+            nodes = [n.name for n in self.writer.get_nodes() if not n.offline]
+            await confirm_master(self.rpc, self.reactor, self.me, nodes, retries=self.vote_retries)
+        else:
+            log.warn("started with --no-voting: not checking who else may be master")
+        write_file_atomic(self.paths.masterd_pid, f"{os.getpid()}\n".encode(), mode=0o644)
         self.queue.start()
-        super().startService()
+        self.replicator.start()
+        for svc in self:
+            svc.startService()
+        # Nodes that missed updates while no master ran catch up now.
+        self.replicator.on_commit(
+            Commit(self.writer.durable_serial_no, [self.paths.config_data.read_bytes()])
+        )
+        self.ready.callback(None)
+
+    def _failed(self, failure: Any) -> None:
+        if failure.check(errors.NotMasterError):
+            log.error("{msg}", msg=str(failure.value))
+        else:
+            log.failure("master daemon start-up failed", failure)
+        self.reactor.addSystemEventTrigger("after", "shutdown", os._exit, EXIT_NOTMASTER)
+        self.reactor.stop()
 
     def stopService(self) -> Any:
+        if not self.ready.called:
+            return service.Service.stopService(self)
         d = super().stopService()
 
         def after(_: object) -> Any:
+            self.replicator.stop()
             self.queue.stop()
+            self.paths.masterd_pid.unlink(missing_ok=True)
             return self.writer.flush()
 
         return d.addCallback(after)
@@ -116,18 +183,56 @@ def build_service(options: Options, reactor: Any) -> MasterService:
 
     paths.ensure_dirs()
     http = make_http_client(reactor, tls.client_context_factory(client, ca.cert))
-    rpc = RpcClient(reactor, http, ConfigResolver(writer, options["noded-port"]))
+    resolver = ConfigResolver(writer, options["noded-port"])
+    rpc = RpcClient(reactor, http, resolver)
+    # Nodes that have not joined yet accept only the cluster certificate (node add).
+    bootstrap_http = make_http_client(
+        reactor, tls.client_context_factory(ca, ca.cert), persistent=False
+    )
+    bootstrap_rpc = RpcClient(reactor, bootstrap_http, resolver)
+
+    def reload_client_certificate() -> None:
+        renewed = tls.KeyPair.load(paths.client_pem)
+        rpc.set_http(make_http_client(reactor, tls.client_context_factory(renewed, ca.cert)))
+
     locks = locking.LockManager(reactor)
-    processor = OpcodeProcessor(config=writer, locks=locks, rpc=rpc, clock=reactor, paths=paths)
+    queue_holder: list[JobQueue] = []
+
+    def set_max_running_jobs(value: int) -> None:
+        queue_holder[0].max_running_jobs = value
+
+    hooks = MasterHooks(
+        bootstrap_rpc=bootstrap_rpc,
+        set_max_running_jobs=set_max_running_jobs,
+        reload_client_certificate=reload_client_certificate,
+    )
+    processor = OpcodeProcessor(
+        config=writer, locks=locks, rpc=rpc, clock=reactor, paths=paths, hooks=hooks
+    )
     queue = JobQueue(
         paths=paths,
         clock=reactor,
         processor=processor,
         locks=locks,
+        replicator=QueueReplicator(writer, rpc, paths),
         max_running_jobs=writer.get_cluster().max_running_jobs,
     )
+    queue_holder.append(queue)
+    replicator = ConfigReplicator(
+        writer=writer, rpc=rpc, paths=paths, clock=reactor, run_blocking=run_blocking
+    )
     handlers = MasterHandlers(paths=paths, config=writer, queue=queue, locks=locks, rpc=rpc)
-    top = MasterService(queue, writer)
+    top = MasterService(
+        reactor=reactor,
+        queue=queue,
+        writer=writer,
+        replicator=replicator,
+        rpc=rpc,
+        paths=paths,
+        me=me,
+        voting=not options["no-voting"],
+        vote_retries=options["vote-retries"],
+    )
     top.setName(TAPNAME)
     endpoint_desc = options["luxi"] or luxi_endpoint(paths)
     paths.luxi_socket.parent.mkdir(parents=True, exist_ok=True)

@@ -14,15 +14,20 @@ import grp
 import os
 import pwd
 import shutil
+import signal
+import subprocess
+import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+import orjson
 from twisted.internet import task
 from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 
-from ganeti import constants, errors
+from ganeti import constants, errors, tls
+from ganeti.bootstrap import node_name_file
 from ganeti.config.ssconf import check_ssconf_values, write_ssconf_files
 from ganeti.fileutils import write_file_atomic
 from ganeti.noded import hostinfo
@@ -50,7 +55,9 @@ class NodeBackend:
         paths: Paths,
         clock: IReactorTime,
         shutdown: Callable[[], None] = lambda: None,
+        noded_port: int | None = None,
     ) -> None:
+        self.noded_port = noded_port
         self.paths = paths
         self.clock = clock
         self._shutdown = shutdown
@@ -70,6 +77,11 @@ class NodeBackend:
             "jobqueue_set_drain_flag": self.jobqueue_set_drain_flag,
             "set_watcher_pause": self.set_watcher_pause,
             "get_watcher_pause": self.get_watcher_pause,
+            "node_crypto_tokens": self.node_crypto_tokens,
+            "node_demote_from_mc": self.node_demote_from_mc,
+            "node_config_serial": self.node_config_serial,
+            "node_stop_master": self.node_stop_master,
+            "node_start_master_daemons": self.node_start_master_daemons,
         }
 
     # --- node and cluster -----------------------------------------------------------
@@ -161,6 +173,103 @@ class NodeBackend:
             return int(self.paths.watcher_pause.read_text().strip())
         except (OSError, ValueError):
             return None
+
+    # --- membership ---------------------------------------------------------------------
+
+    def _own_name(self) -> str | None:
+        try:
+            return node_name_file(self.paths).read_text().strip() or None
+        except FileNotFoundError:
+            return None
+
+    def node_crypto_tokens(self, requests: Any) -> list[list[Any]]:
+        """``[[kind, action, options]]`` → ``[[kind, digest]]`` for kind "ssl".
+
+        "create" makes a new client certificate for this node, signed with the cluster
+        certificate this node holds (options: node_name, node_uuid); "get" reports the
+        digest of the current one.
+        """
+        if not isinstance(requests, list):
+            raise HandlerError("requests must be a list of [kind, action, options]")
+        out: list[list[Any]] = []
+        for req in requests:
+            if not (isinstance(req, list) and len(req) == 3 and req[0] == "ssl"):
+                raise HandlerError(f"unsupported crypto token request {req!r}")
+            _kind, action, options = req
+            if action == "get":
+                pair = tls.KeyPair.load(self.paths.client_pem)
+            elif action == "create":
+                if not isinstance(options, dict):
+                    raise HandlerError("create needs options {node_name, node_uuid}")
+                name = _as_str(options.get("node_name"), "node_name")
+                node_uuid = _as_str(options.get("node_uuid"), "node_uuid")
+                try:
+                    ca = tls.KeyPair.load(self.paths.server_pem)
+                    pair = tls.create_node_certificate(ca, name, node_uuid)
+                except (errors.CertificateError, ValueError) as exc:
+                    raise HandlerError(f"cannot create the node certificate: {exc}") from None
+                pair.save(self.paths.client_pem, 0o400)
+                write_file_atomic(node_name_file(self.paths), f"{name}\n".encode(), mode=0o644)
+            else:
+                raise HandlerError(f"unknown crypto token action {action!r}")
+            out.append(["ssl", tls.cert_digest(pair.cert)])
+        return out
+
+    def node_demote_from_mc(self) -> None:
+        """No longer a master candidate: drop the configuration replica."""
+        master = _read_ssconf_value(self.paths, "master_node")
+        if master is not None and master == self._own_name():
+            raise HandlerError("this node is the master and cannot be demoted")
+        self.paths.config_data.unlink(missing_ok=True)
+
+    def node_config_serial(self) -> int | None:
+        """Serial number of this node's config.data replica (None without one).
+
+        Not in Ganeti: a failover candidate compares serials to refuse a stale takeover.
+        """
+        try:
+            data = self.paths.config_data.read_bytes()
+        except FileNotFoundError:
+            return None
+        try:
+            serial = orjson.loads(data).get("serial_no")
+        except (orjson.JSONDecodeError, AttributeError):
+            raise HandlerError(f"{self.paths.config_data} is not valid JSON") from None
+        return int(serial) if isinstance(serial, int) else None
+
+    def node_stop_master(self) -> bool:
+        """Stop a master daemon running on this node (if any); True if one was stopped."""
+        pid = _read_pid(self.paths.masterd_pid)
+        if pid is None or not _is_masterd(pid, self.paths):
+            return False
+        os.kill(pid, signal.SIGTERM)
+        return True
+
+    def node_start_master_daemons(self, no_voting: Any) -> int:
+        """Start the master daemon on this node; returns its pid."""
+        pid = _read_pid(self.paths.masterd_pid)
+        if pid is not None and _is_masterd(pid, self.paths):
+            return pid
+        return self._start_masterd(bool(no_voting))
+
+    def _start_masterd(self, no_voting: bool) -> int:
+        cmd = [sys.executable, "-m", "ganeti.masterd.tap", "--root", str(self.paths.root)]
+        port = self.noded_port
+        if port is not None:
+            cmd += ["--noded-port", str(port)]
+        if no_voting:
+            cmd += ["--no-voting", "--yes-do-it"]
+        log_path = self.paths.daemon_log("master-daemon")
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        with open(log_path, "ab") as out:
+            proc = subprocess.Popen(
+                cmd,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        return proc.pid
 
     # --- files ------------------------------------------------------------------------
 
@@ -257,6 +366,28 @@ class NodeBackend:
                 write_file_atomic(self.paths.queue_drain, b"", mode=0o600)
             else:
                 self.paths.queue_drain.unlink(missing_ok=True)
+
+
+def _read_ssconf_value(paths: Paths, key: str) -> str | None:
+    try:
+        return paths.ssconf(key).read_text().strip() or None
+    except FileNotFoundError:
+        return None
+
+
+def _read_pid(path: Path) -> int | None:
+    try:
+        return int(path.read_text().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def _is_masterd(pid: int, paths: Paths) -> bool:
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
+    return b"masterd" in cmdline and str(paths.root).encode() in cmdline
 
 
 def _lookup_id(name: Any, lookup: Callable[[str], Any], what: str) -> int | None:

@@ -57,7 +57,9 @@ def build_service(options: Options, reactor: Any) -> service.MultiService:
     except errors.CertificateError as exc:
         raise SystemExit(f"ganeti-noded: {exc} (is this node part of a cluster?)") from None
     paths.ensure_dirs()
-    backend = NodeBackend(paths, reactor, shutdown=reactor.stop)
+    backend = NodeBackend(
+        paths, reactor, shutdown=reactor.stop, noded_port=port_of(options["listen"])
+    )
     authorize = CandidateCertCheck(paths, tls.cert_digest(server_pair.cert))
     site = server.Site(NodeRpcResource(backend.handlers(), authorize))
     site.displayTracebacks = False
@@ -75,6 +77,17 @@ def build_service(options: Options, reactor: Any) -> service.MultiService:
         listen=options["listen"],
     )
     return top
+
+
+def port_of(description: str) -> int | None:
+    """The TCP port of an ``ssl:``/``tcp:`` endpoint string, if it names one."""
+    kind, _, rest = description.partition(":")
+    if kind not in ("ssl", "tcp"):
+        return None
+    first = rest.split(":", 1)[0]
+    if first.startswith("port="):
+        first = first[5:]
+    return int(first) if first.isdigit() else None
 
 
 def makeService(options: Options) -> service.MultiService:

@@ -156,6 +156,10 @@ class RpcClient:
         self._http = http
         self._resolver = resolver or StaticResolver()
 
+    def set_http(self, http: _Poster) -> None:
+        """Use another HTTP client from now on (e.g. after the client cert was renewed)."""
+        self._http = http
+
     def _targets(self, nodes: Iterable[RpcTarget | str]) -> list[RpcTarget]:
         given = list(nodes)
         names = [n for n in given if isinstance(n, str)]

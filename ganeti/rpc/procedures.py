@@ -50,6 +50,9 @@ _TABLE: tuple[Procedure, ...] = (
     Procedure("node_verify", ("checkdict", "cluster_name", "hvparams"), _N),
     Procedure("node_verify_light", ("checkdict", "cluster_name", "hvparams"), _N),
     Procedure("node_demote_from_mc", (), _F),
+    Procedure("node_crypto_tokens", ("requests",), _S),
+    # Not in Ganeti: the serial of a node's config replica, compared at failover.
+    Procedure("node_config_serial", (), _U),
     Procedure("node_powercycle", ("hypervisor", "hvparams"), _N, offline_ok=True),
     Procedure("node_start_master_daemons", ("no_voting",), _F),
     Procedure("node_stop_master", (), _F),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from twisted.application.service import IServiceMaker
 from twisted.internet.testing import MemoryReactorClock
 from twisted.plugin import getPlugins
@@ -29,8 +31,10 @@ class MasterTapTests(SynchronousTestCase):
 
     def test_listens_on_luxi_socket(self) -> None:
         reactor = MemoryReactorClock()
-        svc = tap.build_service(options(self.root), reactor)
+        svc = tap.build_service(options(self.root, "--no-voting", "--yes-do-it"), reactor)
         svc.startService()
+        self.assertTrue(svc.ready.called)
+        self.assertEqual(int(self.paths.masterd_pid.read_text()), os.getpid())
         self.addCleanup(svc.stopService)
         [(address, _factory, _backlog, mode, _pid)] = reactor.unixServers
         self.assertEqual(address, str(self.paths.luxi_socket))
@@ -51,6 +55,19 @@ class MasterTapTests(SynchronousTestCase):
             SystemExit, tap.build_service, options(self.root), MemoryReactorClock()
         )
         self.assertIn(str(self.paths.config_data), str(exc.code))
+
+    def test_no_voting_needs_yes_do_it(self) -> None:
+        from twisted.python import usage
+
+        self.assertRaises(usage.UsageError, options, self.root, "--no-voting")
+
+    def test_voting_waits_for_answers(self) -> None:
+        reactor = MemoryReactorClock()
+        svc = tap.build_service(options(self.root, "--vote-retries", "0"), reactor)
+        svc.startService()
+        # The vote needs the node daemons' answers: nothing listens before that.
+        self.assertFalse(svc.ready.called)
+        self.assertEqual(reactor.unixServers, [])
 
     def test_bad_port_option(self) -> None:
         from twisted.python import usage
