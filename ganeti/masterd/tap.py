@@ -113,6 +113,11 @@ class MasterService(service.MultiService):
         self.vote_retries = vote_retries
         self.ready: defer.Deferred[None] = defer.Deferred()
 
+    def privilegedStartService(self) -> None:
+        # Children (the LUXI listener) must not listen before the vote is won and the
+        # queue runs; twistd calls this before startService, so hold them back here.
+        service.Service.privilegedStartService(self)
+
     def startService(self) -> None:
         service.Service.startService(self)
         defer.Deferred.fromCoroutine(self._start()).addErrback(self._failed)
@@ -127,6 +132,7 @@ class MasterService(service.MultiService):
         self.queue.start()
         self.replicator.start()
         for svc in self:
+            svc.privilegedStartService()
             svc.startService()
         # Nodes that missed updates while no master ran catch up now.
         self.replicator.on_commit(
