@@ -3,7 +3,15 @@
 See :mod:`ganeti.cmdlib.base` for the LU life cycle and :func:`register`.
 """
 
-from ganeti.cmdlib import cluster, test
+from ganeti.cmdlib import cluster, node, test
 from ganeti.cmdlib.base import LogicalUnit, LUContext, lu_registry, register
 
-__all__ = ["LUContext", "LogicalUnit", "cluster", "lu_registry", "register", "test"]
+__all__ = [
+    "LUContext",
+    "LogicalUnit",
+    "cluster",
+    "lu_registry",
+    "node",
+    "register",
+    "test",
+]

@@ -17,7 +17,7 @@ class ConfigResolver:
 
     def __init__(self, config: ConfigWriter, port: int = constants.DEFAULT_NODED_PORT) -> None:
         self._config = config
-        self._port = port
+        self.port = port
 
     def resolve(self, names: Sequence[str]) -> list[RpcTarget]:
         out = []
@@ -26,5 +26,5 @@ class ConfigResolver:
                 node = self._config.lookup_node(name)
             except errors.OpPrereqError:
                 raise errors.RpcError(f"unknown node {name!r}") from None
-            out.append(RpcTarget(node.name, node.primary_ip, self._port, offline=node.offline))
+            out.append(RpcTarget(node.name, node.primary_ip, self.port, offline=node.offline))
         return out

@@ -95,6 +95,17 @@ class IRpcClient(Interface):
     ) -> defer.Deferred[dict[str, RpcResult]]:
         """Call ``procedure`` on every node; one result per node name."""
 
+    def call_one(
+        node: RpcTarget | str,
+        procedure: str,
+        args: Sequence[Any],
+        timeout: float | None = None,
+    ) -> defer.Deferred[RpcResult]:
+        """Call one node; its RpcResult."""
+
+    def target_for(name: str, address: str) -> RpcTarget:
+        """A target for a node not (yet) in the configuration, on the usual port."""
+
 
 @implementer(INodeResolver)
 @attrs.define
@@ -155,6 +166,10 @@ class RpcClient:
         self.clock = clock
         self._http = http
         self._resolver = resolver or StaticResolver()
+
+    def target_for(self, name: str, address: str) -> RpcTarget:
+        port = getattr(self._resolver, "port", constants.DEFAULT_NODED_PORT)
+        return RpcTarget(name, address, int(port))
 
     def set_http(self, http: _Poster) -> None:
         """Use another HTTP client from now on (e.g. after the client cert was renewed)."""

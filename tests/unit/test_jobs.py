@@ -308,7 +308,7 @@ class RunTests(SynchronousTestCase):
 
     def test_not_implemented(self) -> None:
         h = Harness(self).start()
-        job_id = h.submit({"OP_ID": "OP_CLUSTER_RENAME", "name": "x"})
+        job_id = h.submit({"OP_ID": "OP_RESTRICTED_COMMAND", "nodes": ["x"], "command": "y"})
         res = h.field(job_id, "opresult")[0]
         self.assertEqual(res[0], "OpCodeUnknown")
         self.assertIn("not implemented yet", res[1][0])

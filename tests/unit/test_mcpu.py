@@ -81,9 +81,11 @@ class ProcessorTests(SynchronousTestCase):
             register(type("Typo", (LogicalUnit,), {"OP_ID": "OP_TYPO"}))
 
     def test_not_implemented(self) -> None:
-        d = self.proc.execute(op({"OP_ID": "OP_CLUSTER_RENAME", "name": "x"}), 1, Callbacks())
+        d = self.proc.execute(
+            op({"OP_ID": "OP_RESTRICTED_COMMAND", "nodes": ["x"], "command": "y"}), 1, Callbacks()
+        )
         f = self.failureResultOf(d, errors.OpCodeUnknown)
-        self.assertIn("OP_CLUSTER_RENAME is not implemented yet", str(f.value))
+        self.assertIn("OP_RESTRICTED_COMMAND is not implemented yet", str(f.value))
 
     def test_locks_taken_and_released(self) -> None:
         proc = OpcodeProcessor(
