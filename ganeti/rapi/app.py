@@ -15,7 +15,7 @@ from typing import Any
 
 import orjson
 from klein import Klein
-from twisted.internet.defer import Deferred
+from twisted.internet.defer import CancelledError, Deferred
 from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 from twisted.python.failure import Failure
@@ -153,6 +153,8 @@ class RapiApp:
             return self._error(request, exc)
         except errors.GanetiError as exc:
             return self._error(request, error_for(exc))
+        except CancelledError:
+            raise  # the client went away; nobody to answer
         except Exception:
             log.failure(
                 "unexpected error handling {method} {uri}",

@@ -37,7 +37,7 @@ PATH_VARS: Mapping[str, re.Pattern[str]] = {
     "node": NAME_RE,
     "group": NAME_RE,
     "network": NAME_RE,
-    "os": NAME_RE,
+    "os": re.compile(r"^[\w.+_-]+$"),
     "resource": NAME_RE,
     "job_id": JOB_ID_RE,
     "disk": INDEX_RE,

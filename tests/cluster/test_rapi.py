@@ -100,7 +100,7 @@ class RapiClusterTests(TestCase):
 
     def test_job_submit_wait_query(self) -> None:
         anon = self.client()
-        code, body = anon.request("POST", "/2/debug/delay", {"duration": 0.2})
+        code, _body = anon.request("POST", "/2/debug/delay", {"duration": 0.2})
         self.assertEqual(code, 401)
         c = self.client(basic(self.user, self.password))
         code, job_id = c.request("POST", "/2/debug/delay", {"duration": 0.2, "on_master": True})
