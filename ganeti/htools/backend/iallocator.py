@@ -85,10 +85,38 @@ def parse_ipolicy(d: dict[str, Any] | None) -> IPolicy | None:
 def parse_request(text: str) -> IAllocInput:
     try:
         doc = json.loads(text)
-    except ValueError as err:
-        raise HToolsError(f"Invalid JSON: {err}") from None
+    except ValueError:
+        raise HToolsError(
+            "Parsing input IAllocator message: Invalid JSON: a JSON text a serialized "
+            "object or array at the top level."
+        ) from None
     if not isinstance(doc, dict):
-        raise HToolsError("Invalid data: top level is not an object")
+        raise HToolsError("Parsing input IAllocator message: Unable to read JSObject")
+    return parse_document(doc)
+
+
+def _check_request(doc: dict[str, Any]) -> dict[str, Any]:
+    if "request" not in doc:
+        keys = ",".join(json.dumps(k) for k in doc)
+        raise HToolsError(
+            f"invalid iallocator message: key 'request' not found, object contains only [{keys}]"
+        )
+    req = doc["request"]
+    if not isinstance(req, dict):
+        raise HToolsError("invalid iallocator message: key 'request': Unable to read JSObject")
+    rtype = req.get("type")
+    if rtype in ("allocate", "relocate", "allocate-secondary") and not isinstance(
+        req.get("name"), str
+    ):
+        raise HToolsError("invalid request dict: key 'name': Unable to read String")
+    return req
+
+
+def parse_document(doc: dict[str, Any]) -> IAllocInput:
+    """Parse an already decoded IAllocator input document."""
+    if not isinstance(doc, dict):
+        raise HToolsError("Parsing input IAllocator message: Unable to read JSObject")
+    _check_request(doc)
     groups: list[Group] = []
     uuid_idx: dict[str, int] = {}
     for uuid, g in _get(doc, "nodegroups", "request").items():
