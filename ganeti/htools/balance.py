@@ -27,6 +27,7 @@ import attrs
 import numpy as np
 
 from ganeti.htools import score as sc
+from ganeti.htools.candtable import CandidateTable
 from ganeti.htools.model import BArray, Cluster, FArray, IArray
 from ganeti.htools.moves import (
     Move,
@@ -43,6 +44,8 @@ from ganeti.htools.moves import (
 TIE_TOLERANCE = 1e-7
 EXACT_CHUNK = 2_000_000  # elements per exact-scoring batch
 CANDIDATE_CHUNK = 100_000  # candidates simulated at once
+# The incremental candidate table is used when it needs at most this much.
+TABLE_BUDGET_BYTES = 1_500_000_000
 
 
 @attrs.frozen
@@ -113,7 +116,10 @@ class Balancer:
         group_nodes: IArray,
         group_insts: IArray,
         opts: BalanceOptions,
+        incremental: bool | None = None,
     ) -> None:
+        """`incremental`: use the cached candidate table (None: when it fits
+        in `TABLE_BUDGET_BYTES`); plans are the same either way."""
         self.c = cluster
         self.nodes = np.asarray(group_nodes, dtype=np.int64)
         self.insts = np.asarray(group_insts, dtype=np.int64)
@@ -126,6 +132,8 @@ class Balancer:
         self.in_group = np.zeros(cluster.n_nodes, bool)
         self.in_group[self.nodes] = True
         self.gmap = sc.location_map(cluster, self.nodes)
+        self.incremental = incremental
+        self._table: CandidateTable | None = None
 
     # ------------------------------------------------------------ scoring
     def score(self) -> float:
@@ -316,8 +324,16 @@ class Balancer:
                 tot = tot + np.where(mk, nv - ov, 0.0)
             return tot
 
+        done: list[int] = []
         for r in range(sc.NUM_NODE_VALUES):
             kind = sc.METRICS[r][2]
+            twin = self._twin_row(r, done, vals, res_vals)
+            done.append(r)
+            if twin is not None:
+                # Same kind and identical inputs (e.g. the "forth" rows when
+                # nothing is forthcoming): the exact result is identical.
+                met[:, r] = met[:, twin]
+                continue
             if kind == "off":
                 b = offcols[r]
                 masks = [~o for o in ons]
@@ -339,8 +355,13 @@ class Balancer:
                 met[:, r] = 0.0
                 continue
             mean = s_new / float(n)
+            means = np.unique(mean)
+            if len(means) > 8:
+                # Many distinct means: one column fold for all is cheaper.
+                self._exact_row(r, vals, res_nodes, res_vals, met)
+                continue
             res = np.empty(k)
-            for u in np.unique(mean):
+            for u in means:
                 grp = np.flatnonzero(mean == u)
                 sq_b = (b - u) * (b - u)
                 sq_new = [(nv[grp] - u) * (nv[grp] - u) for nv in news]
@@ -360,6 +381,20 @@ class Balancer:
         met[:, sc.MAP_METRIC] = float(base["map"]) + map_delta
         return np.asarray(sc.total_score(met)), ok
 
+    @staticmethod
+    def _twin_row(r: int, done: list[int], vals: FArray, res_vals: list[FArray]) -> int | None:
+        if r == sc.RTOTAL_ROW:
+            return None
+        kind = sc.METRICS[r][2]
+        for r2 in done:
+            if r2 == sc.RTOTAL_ROW or sc.METRICS[r2][2] != kind:
+                continue
+            if not np.array_equal(vals[r], vals[r2], equal_nan=True):
+                continue
+            if all(np.array_equal(v[r], v[r2], equal_nan=True) for v in res_vals):
+                return r2
+        return None
+
     def _exact_row(
         self,
         r: int,
@@ -368,7 +403,98 @@ class Balancer:
         res_vals: list[FArray],
         met: FArray,
     ) -> None:
-        """Exact two-pass value of node-value row r for every candidate."""
+        """Exact two-pass value of node-value row r for every candidate.
+
+        The left folds run column by column, vectorised over candidates:
+        unchanged columns add the base value to every running sum, the 2-3
+        columns a candidate changes are patched for that candidate only.  The
+        additions happen in exactly the order of a per-candidate left fold,
+        so results are bit-identical to `_exact_row_dense` (and the
+        reference) without materialising a (candidates x nodes) matrix.
+        """
+        k = met.shape[0]
+        if k == 0:
+            return
+        kind = sc.METRICS[r][2]
+        cols = self.off_cols if kind == "off" else self.on_cols
+        m = len(cols)
+        ng = vals.shape[1]
+        if m == 0:
+            met[:, r] = 0.0
+            if r == sc.RTOTAL_ROW:
+                met[:, 19] = 0.0
+            return
+        inv = np.full(ng, -1, np.int64)
+        inv[cols] = np.arange(m)
+        base = vals[r, cols]
+        # (column within cols, candidate, value); a later role overrides an
+        # earlier one on the same column, like sequential assignment.
+        n_roles = len(res_nodes)
+        ci = np.empty((n_roles, k), np.int64)
+        cv = np.empty((n_roles, k))
+        for q, (nodes, new) in enumerate(zip(res_nodes, res_vals)):
+            full = self.pos[nodes]
+            ci[q] = inv[np.where(full < 0, ng + full, full)]
+            cv[q] = new[r]
+        live = ci >= 0
+        for q in range(n_roles - 1):
+            for q2 in range(q + 1, n_roles):
+                live[q] &= ci[q] != ci[q2]
+        cand = np.broadcast_to(np.arange(k), (n_roles, k))[live]
+        col = ci[live]
+        val = cv[live]
+        srt = np.argsort(col, kind="stable")
+        cand, col, val = cand[srt], col[srt], val[srt]
+        bounds = np.searchsorted(col, np.arange(m + 1))
+
+        acc = np.full(k, base[0])
+        lo, hi = bounds[0], bounds[1]
+        acc[cand[lo:hi]] = val[lo:hi]
+        for j in range(1, m):
+            lo, hi = bounds[j], bounds[j + 1]
+            if lo == hi:
+                acc += base[j]
+                continue
+            idx = cand[lo:hi]
+            prev = acc[idx]
+            acc += base[j]
+            acc[idx] = prev + val[lo:hi]
+        if r == sc.RTOTAL_ROW:
+            met[:, 19] = acc
+        if kind != "sd":
+            met[:, r] = acc
+            return
+        mean = acc / float(m)
+        d = base[0] - mean
+        acc2 = d * d
+        lo, hi = bounds[0], bounds[1]
+        if hi > lo:
+            idx = cand[lo:hi]
+            dd = val[lo:hi] - mean[idx]
+            acc2[idx] = dd * dd
+        for j in range(1, m):
+            d = base[j] - mean
+            d *= d
+            lo, hi = bounds[j], bounds[j + 1]
+            if lo == hi:
+                acc2 += d
+                continue
+            idx = cand[lo:hi]
+            prev = acc2[idx]
+            acc2 += d
+            dd = val[lo:hi] - mean[idx]
+            acc2[idx] = prev + dd * dd
+        met[:, r] = np.sqrt(acc2 / float(m))
+
+    def _exact_row_dense(
+        self,
+        r: int,
+        vals: FArray,
+        res_nodes: list[IArray],
+        res_vals: list[FArray],
+        met: FArray,
+    ) -> None:
+        """`_exact_row` on a dense (candidates x nodes) matrix (for tests)."""
         k = met.shape[0]
         cols = self.off_cols if sc.METRICS[r][2] == "off" else self.on_cols
         chunk = max(1, EXACT_CHUNK // max(1, vals.shape[1]))
@@ -415,10 +541,30 @@ class Balancer:
         del ng
         return out
 
+    def use_table(self) -> bool:
+        if self.incremental is None:
+            self.incremental = CandidateTable.estimate_bytes(self) <= TABLE_BUDGET_BYTES
+        return self.incremental
+
+    def table(self) -> CandidateTable:
+        """The incremental candidate table (built on first use, then synced)."""
+        if self._table is None:
+            self._table = CandidateTable(self)
+        return self._table
+
     def best_step(self, cur: float) -> tuple[Move, float] | None:
         """The best strictly improving move on the current state, if any."""
+        if self.use_table():
+            return self.table().best_step(cur)
+        return self.best_step_full(cur)
+
+    def best_step_full(self, cur: float) -> tuple[Move, float] | None:
+        """`best_step` re-evaluating every candidate (no cache)."""
         c = self.c
         base = self._base()
+        vic = victims(c, self.insts, self.opts.evac_mode)
+        rmem_by_inst = np.zeros(c.n_instances)
+        rmem_by_inst[vic] = rmem_after_sec_removal(c, vic)
         # Per chunk keep only candidates near the running best approximate
         # score, so memory does not grow with the number of candidates.
         results: list[tuple[_Cands, list[IArray], list[FArray], FArray, FArray]] = []
@@ -428,7 +574,7 @@ class Balancer:
                 continue
             rmem_s = None
             if cand.kind != MoveType.FAILOVER_TO_ANY:
-                rmem_s = rmem_after_sec_removal(c, cand.inst)
+                rmem_s = rmem_by_inst[cand.inst]
             res = simulate(
                 c, cand.kind, cand.inst, np.maximum(cand.target, 0), self.opts.moves, rmem_s
             )
