@@ -82,7 +82,7 @@ def parse_ipolicy(d: dict[str, Any] | None) -> IPolicy | None:
     )
 
 
-def parse_request(text: str) -> IAllocInput:
+def parse_request(text: str, strict: bool = True) -> IAllocInput:
     try:
         doc = json.loads(text)
     except ValueError:
@@ -92,7 +92,7 @@ def parse_request(text: str) -> IAllocInput:
         ) from None
     if not isinstance(doc, dict):
         raise HToolsError("Parsing input IAllocator message: Unable to read JSObject")
-    return parse_document(doc)
+    return parse_document(doc, strict)
 
 
 def _check_request(doc: dict[str, Any]) -> dict[str, Any]:
@@ -112,11 +112,12 @@ def _check_request(doc: dict[str, Any]) -> dict[str, Any]:
     return req
 
 
-def parse_document(doc: dict[str, Any]) -> IAllocInput:
+def parse_document(doc: dict[str, Any], strict: bool = True) -> IAllocInput:
     """Parse an already decoded IAllocator input document."""
     if not isinstance(doc, dict):
         raise HToolsError("Parsing input IAllocator message: Unable to read JSObject")
-    _check_request(doc)
+    if strict:
+        _check_request(doc)
     groups: list[Group] = []
     uuid_idx: dict[str, int] = {}
     for uuid, g in _get(doc, "nodegroups", "request").items():
@@ -221,4 +222,4 @@ def load_request_file(path: str) -> IAllocInput:
             text = fh.read()
     except OSError as err:
         raise HToolsError(f"failed to load data, aborting: {err}") from None
-    return parse_request(text)
+    return parse_request(text, strict=False)
