@@ -1,0 +1,91 @@
+"""Benchmarks for hail (allocation on a 1,000-node cluster).
+
+Run: ``.venv/bin/python bench/htools_alloc.py`` -> bench/results/htools_alloc.json
+
+* ``hail_alloc_1000n_<template>``: p50/p90 wall time of one IAllocator
+  allocate request answered in-process (`ganeti.htools.hail.answer`) on a
+  simulated 1,000-node group (``--simulate p,1000,...``) that already holds
+  instances placed by earlier requests (each request is applied before the
+  next), default options (capacity checks on).
+* hspace: not implemented yet (see docs/htools-alloc.md).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import time
+from typing import Any
+
+from ganeti.htools import alloc as al
+from ganeti.htools.backend.iallocator import IAllocInput, Request
+from ganeti.htools.backend.simu import load_simulation
+from ganeti.htools.hail import HailOptions, build, choose_group
+
+OUT = os.path.join(os.path.dirname(__file__), "results", "htools_alloc.json")
+
+
+def _request(template: str, nodes: int) -> dict[str, Any]:
+    return {
+        "type": "allocate",
+        "name": "bench-inst",
+        "memory": 1024,
+        "vcpus": 1,
+        "disk_template": template,
+        "disks": [{"size": 10240}],
+        "disk_space_total": 10240,
+        "tags": [],
+        "spindle_use": 1,
+        "nics": [],
+        "required_nodes": nodes,
+    }
+
+
+def bench_hail_alloc(n_nodes: int = 1000, requests: int = 20, template: str = "plain") -> dict:
+    data = load_simulation([f"p,{n_nodes},8T,256g,64"])
+    c = build(data, HailOptions())
+    raw = _request(template, 2 if template == "drbd" else 1)
+    times = []
+    for k in range(requests):
+        raw["name"] = f"bench-{k}"
+        spec = al.AllocSpec(
+            name=raw["name"],
+            mem=1024,
+            dsk=10240,
+            vcpus=1,
+            template=template,
+            disks=[10240],
+            required_nodes=raw["required_nodes"],
+        )
+        t0 = time.perf_counter()
+        g, sol, _msgs = choose_group(c, spec, HailOptions(), None, None)
+        times.append(time.perf_counter() - t0)
+        assert sol is not None and sol.nodes is not None
+        c = al.place(c, spec, sol.nodes[0], sol.nodes[1] if len(sol.nodes) > 1 else -1)
+    times.sort()
+    return {
+        "nodes": n_nodes,
+        "template": template,
+        "requests": requests,
+        "p50_ms": round(1000 * statistics.median(times), 1),
+        "p90_ms": round(1000 * times[int(0.9 * (len(times) - 1))], 1),
+        "max_ms": round(1000 * times[-1], 1),
+    }
+
+
+def main() -> None:
+    _ = (IAllocInput, Request)
+    results = {
+        "hail_alloc_1000n_plain": bench_hail_alloc(template="plain"),
+        "hail_alloc_1000n_drbd": bench_hail_alloc(template="drbd", requests=10),
+    }
+    os.makedirs(os.path.dirname(OUT), exist_ok=True)
+    with open(OUT, "w", encoding="utf-8") as fh:
+        json.dump(results, fh, indent=2)
+        fh.write("\n")
+    print(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()
