@@ -59,7 +59,7 @@ def bench_hail_alloc(n_nodes: int = 1000, requests: int = 20, template: str = "p
             required_nodes=raw["required_nodes"],
         )
         t0 = time.perf_counter()
-        g, sol, _msgs = choose_group(c, spec, HailOptions(), None, None)
+        _g, sol, _msgs = choose_group(c, spec, HailOptions(), None, None)
         times.append(time.perf_counter() - t0)
         assert sol is not None and sol.nodes is not None
         c = al.place(c, spec, sol.nodes[0], sol.nodes[1] if len(sol.nodes) > 1 else -1)
