@@ -61,7 +61,10 @@ def build_service(options: Options, reactor: Any) -> service.MultiService:
         paths, reactor, shutdown=reactor.stop, noded_port=port_of(options["listen"])
     )
     authorize = CandidateCertCheck(paths, tls.cert_digest(server_pair.cert))
-    site = server.Site(NodeRpcResource(backend.handlers(), authorize))
+    from ganeti.noded.instances import build_handlers
+
+    handlers = build_handlers(paths, reactor, backend.handlers())
+    site = server.Site(NodeRpcResource(handlers, authorize))
     site.displayTracebacks = False
     context = tls.server_context_factory(server_pair, server_pair.cert)
     endpoint = tls_server_endpoint(reactor, options["listen"], context)

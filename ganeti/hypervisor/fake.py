@@ -1,0 +1,234 @@
+"""The fake hypervisor: instances are state files, nothing runs.
+
+Each "running" instance is a JSON file ``<state_dir>/<name>`` written atomically, so the
+state survives node daemon restarts (and, with the run dir on tmpfs, not node reboots,
+like real VMs).  Migration moves the state: the source hands the file's content to the
+master (``migration_info``), the target writes it as "migrating" and makes it running on
+success, the source removes its copy.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from twisted.internet.interfaces import IReactorTime
+from twisted.logger import Logger
+from zope.interface import implementer
+
+from ganeti import constants as C
+from ganeti import errors
+from ganeti.fileutils import write_file_atomic
+from ganeti.hypervisor import params
+from ganeti.hypervisor.interface import (
+    MIGRATION_COMPLETED,
+    MIGRATION_NONE,
+    REBOOT_HARD,
+    REBOOT_SOFT,
+    STATE_MIGRATING,
+    STATE_PAUSED,
+    STATE_RUNNING,
+    IHypervisor,
+    InstanceInfo,
+    InstanceSpec,
+)
+
+log = Logger()
+
+_FORBIDDEN = frozenset({"", ".", ".."})
+
+
+def _check_name(name: str) -> str:
+    if not isinstance(name, str) or name in _FORBIDDEN or "/" in name or "\0" in name:
+        raise errors.HypervisorError(f"invalid instance name {name!r}")
+    return name
+
+
+@implementer(IHypervisor)
+class FakeHypervisor:
+    name = C.HT_FAKE
+
+    def __init__(
+        self,
+        state_dir: Path,
+        clock: IReactorTime,
+        host_info: Callable[[], dict[str, Any]] | None = None,
+    ) -> None:
+        self.state_dir = state_dir
+        self.clock = clock
+        self._host_info = host_info
+
+    # --- state files ------------------------------------------------------------------
+
+    def _path(self, name: str) -> Path:
+        return self.state_dir / _check_name(name)
+
+    def _read(self, name: str) -> dict[str, Any] | None:
+        try:
+            data = json.loads(self._path(name).read_text())
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError) as exc:
+            raise errors.HypervisorError(f"corrupt fake state for {name}: {exc}") from None
+        if not isinstance(data, dict):
+            raise errors.HypervisorError(f"corrupt fake state for {name}")
+        return data
+
+    def _write(self, name: str, data: Mapping[str, Any]) -> None:
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        write_file_atomic(self._path(name), json.dumps(dict(data)).encode(), mode=0o600)
+
+    def _remove(self, name: str) -> None:
+        self._path(name).unlink(missing_ok=True)
+
+    def _names(self) -> list[str]:
+        try:
+            entries = sorted(os.listdir(self.state_dir))
+        except FileNotFoundError:
+            return []
+        return [e for e in entries if not e.startswith(".")]
+
+    def _info(self, data: Mapping[str, Any]) -> InstanceInfo:
+        return InstanceInfo(
+            name=str(data["name"]),
+            state=str(data.get("state", STATE_RUNNING)),
+            memory=int(data.get("memory", 0)),
+            vcpus=int(data.get("vcpus", 1)),
+            time=max(0.0, self.clock.seconds() - float(data.get("started", 0.0))),
+        )
+
+    def _state(self, instance: InstanceSpec, state: str) -> dict[str, Any]:
+        return {
+            "name": instance.name,
+            "uuid": instance.uuid,
+            "memory": instance.memory,
+            "vcpus": instance.vcpus,
+            "state": state,
+            "started": self.clock.seconds(),
+        }
+
+    # --- IHypervisor ------------------------------------------------------------------
+
+    def validate_params(self, hvparams: Mapping[str, Any]) -> None:
+        params.validate(self.name, hvparams)
+
+    async def start(self, instance: InstanceSpec, paused: bool) -> None:
+        current = self._read(instance.name)
+        if current is not None and current.get("state") != STATE_MIGRATING:
+            raise errors.HypervisorError(f"instance {instance.name} is already running")
+        self._write(instance.name, self._state(instance, STATE_PAUSED if paused else STATE_RUNNING))
+        log.info("fake: started {name}", name=instance.name)
+
+    async def stop(self, instance: InstanceSpec, timeout: float, force: bool) -> None:
+        self._remove(instance.name)
+        log.info("fake: stopped {name}", name=instance.name)
+
+    async def reboot(
+        self, instance: InstanceSpec, reboot_type: str, shutdown_timeout: float
+    ) -> None:
+        if reboot_type not in (REBOOT_SOFT, REBOOT_HARD):
+            raise errors.HypervisorError(f"unknown reboot type {reboot_type!r}")
+        current = self._read(instance.name)
+        if current is None:
+            raise errors.HypervisorError(f"instance {instance.name} is not running")
+        self._write(instance.name, self._state(instance, STATE_RUNNING))
+
+    async def list_instances(self, hvparams: Mapping[str, Any]) -> list[str]:
+        return [i.name for i in await self.all_instances_info(hvparams)]
+
+    async def instance_info(self, name: str, hvparams: Mapping[str, Any]) -> InstanceInfo | None:
+        data = self._read(name)
+        return None if data is None else self._info(data)
+
+    async def all_instances_info(self, hvparams: Mapping[str, Any]) -> list[InstanceInfo]:
+        out = []
+        for name in self._names():
+            data = self._read(name)
+            if data is not None:
+                out.append(self._info(data))
+        return out
+
+    async def node_info(self, hvparams: Mapping[str, Any]) -> dict[str, Any]:
+        from ganeti.noded import hostinfo
+
+        info = self._host_info() if self._host_info else hostinfo.memory_and_cpu()
+        used = sum(i.memory for i in await self.all_instances_info(hvparams))
+        info = dict(info)
+        info["memory_free"] = max(0, int(info.get("memory_free", 0)) - used)
+        info["memory_hv"] = used
+        info["hv_version"] = [0, 0]
+        return info
+
+    def console_info(self, instance: InstanceSpec, node_name: str) -> dict[str, Any]:
+        return {
+            "instance": instance.name,
+            "kind": "message",
+            "message": "The fake hypervisor has no console.",
+        }
+
+    async def balloon_memory(self, instance: InstanceSpec, memory: int) -> None:
+        data = self._read(instance.name)
+        if data is None:
+            raise errors.HypervisorError(f"instance {instance.name} is not running")
+        data["memory"] = int(memory)
+        self._write(instance.name, data)
+
+    # --- migration: the state file moves ----------------------------------------------
+
+    async def migration_info(self, instance: InstanceSpec) -> str:
+        data = self._read(instance.name)
+        if data is None:
+            raise errors.HypervisorError(f"instance {instance.name} is not running")
+        return json.dumps(data)
+
+    async def accept_instance(self, instance: InstanceSpec, info: str, target: str) -> None:
+        if self._read(instance.name) is not None:
+            raise errors.HypervisorError(f"instance {instance.name} already exists on the target")
+        try:
+            data = json.loads(info) if info else self._state(instance, STATE_RUNNING)
+        except ValueError:
+            raise errors.HypervisorError("bad migration info") from None
+        data["state"] = STATE_MIGRATING
+        self._write(instance.name, data)
+
+    async def migrate(
+        self, cluster_name: str, instance: InstanceSpec, target: str, live: bool
+    ) -> None:
+        data = self._read(instance.name)
+        if data is None:
+            raise errors.HypervisorError(f"instance {instance.name} is not running")
+        data["migrated_to"] = target
+        self._write(instance.name, data)
+
+    async def finalize_migration_dst(
+        self, instance: InstanceSpec, info: str, success: bool
+    ) -> None:
+        data = self._read(instance.name)
+        if not success:
+            if data is not None and data.get("state") == STATE_MIGRATING:
+                self._remove(instance.name)
+            return
+        if data is None:
+            raise errors.HypervisorError(f"instance {instance.name} was not accepted here")
+        data["state"] = STATE_RUNNING
+        self._write(instance.name, data)
+
+    async def finalize_migration_src(
+        self, instance: InstanceSpec, success: bool, live: bool
+    ) -> None:
+        if success:
+            self._remove(instance.name)
+            return
+        data = self._read(instance.name)
+        if data is not None:
+            data.pop("migrated_to", None)
+            self._write(instance.name, data)
+
+    async def migration_status(self, instance: InstanceSpec) -> dict[str, Any]:
+        data = self._read(instance.name)
+        if data is not None and "migrated_to" in data:
+            return {"status": MIGRATION_COMPLETED}
+        return {"status": MIGRATION_NONE}

@@ -1,0 +1,173 @@
+"""Block device procedures (``blockdev_*``, ``file_storage_dir_*``) on a node.
+
+Disks arrive as disk dicts (``Disk.to_dict()`` with filled ``params``); the storage
+registry picks the driver by ``dev_type``.  Assembling a disk also links it as
+``<run_dir>/instance-disks/<instance>:<idx>``, Ganeti's stable per-instance name.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from twisted.logger import Logger
+
+from ganeti import errors
+from ganeti.noded.instargs import instance_name, parse_disk
+from ganeti.paths import Paths
+from ganeti.rpc.server import HandlerError
+from ganeti.storage import StorageRegistry
+from ganeti.storage import filestorage as fs
+from ganeti.storage.interface import Assembled, BlockDevice
+
+log = Logger()
+
+
+def _int(value: Any, what: str, minimum: int = 0) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
+        raise HandlerError(f"{what} must be an integer >= {minimum}")
+    return value
+
+
+class BlockdevBackend:
+    def __init__(self, paths: Paths, storage: StorageRegistry) -> None:
+        self.paths = paths
+        self.storage = storage
+
+    def handlers(self) -> Mapping[str, Callable[..., Any]]:
+        return {
+            "blockdev_create": self.blockdev_create,
+            "blockdev_remove": self.blockdev_remove,
+            "blockdev_assemble": self.blockdev_assemble,
+            "blockdev_shutdown": self.blockdev_shutdown,
+            "blockdev_find": self.blockdev_find,
+            "blockdev_getmirrorstatus": self.blockdev_getmirrorstatus,
+            "blockdev_grow": self.blockdev_grow,
+            "blockdev_rename": self.blockdev_rename,
+            "blockdev_wipe": self.blockdev_wipe,
+            "file_storage_dir_create": self.file_storage_dir_create,
+            "file_storage_dir_remove": self.file_storage_dir_remove,
+            "file_storage_dir_rename": self.file_storage_dir_rename,
+        }
+
+    @property
+    def disk_links_dir(self) -> Path:
+        return self.paths.run_dir / "instance-disks"
+
+    def disk_link(self, instance: str, idx: int) -> Path:
+        return self.disk_links_dir / f"{instance}:{idx}"
+
+    # --- helpers used by the instance and OS procedures ----------------------------------
+
+    async def locate(self, devs: Sequence[BlockDevice]) -> list[Assembled]:
+        """Where each (already assembled) disk is; fails for a missing one."""
+        out = []
+        for idx, dev in enumerate(devs):
+            driver = self.storage.for_device(dev)
+            status = await driver.find(dev)
+            if status is None:
+                raise errors.BlockDeviceError(f"disk/{idx} ({dev.describe()}) not found")
+            out.append(await driver.assemble(dev))
+        return out
+
+    # --- procedures ---------------------------------------------------------------------
+
+    async def blockdev_create(
+        self,
+        bdev: Any,
+        size: Any,
+        owner: Any,
+        on_primary: Any,
+        info: Any,
+        exclusive_storage: Any,
+    ) -> str:
+        dev = parse_disk(bdev)
+        size = _int(size, "size", 1)
+        if dev.children:
+            raise errors.BlockDeviceError(f"{dev.dev_type} disks with children are not supported")
+        driver = self.storage.for_device(dev)
+        made = await driver.create(dev, size, bool(exclusive_storage))
+        log.info(
+            "created {disk} ({size} MiB) for {owner}", disk=dev.describe(), size=size, owner=owner
+        )
+        return made.dev_path
+
+    async def blockdev_remove(self, bdev: Any) -> None:
+        dev = parse_disk(bdev)
+        await self.storage.for_device(dev).remove(dev)
+
+    async def blockdev_assemble(
+        self, disk: Any, instance: Any, on_primary: Any, idx: Any
+    ) -> list[Any]:
+        dev = parse_disk(disk)
+        name = instance_name(instance)
+        index = _int(idx, "idx")
+        where = await self.storage.for_device(dev).assemble(dev)
+        link = ""
+        if where.dev_path:
+            link_path = self.disk_link(name, index)
+            self.disk_links_dir.mkdir(parents=True, exist_ok=True)
+            tmp = link_path.with_name(link_path.name + ".new")
+            tmp.unlink(missing_ok=True)
+            os.symlink(where.dev_path, tmp)
+            os.replace(tmp, link_path)
+            link = str(link_path)
+        return [where.dev_path, link, where.uri]
+
+    async def blockdev_shutdown(self, disk: Any) -> None:
+        dev = parse_disk(disk)
+        await self.storage.for_device(dev).shutdown(dev)
+
+    async def blockdev_find(self, disk: Any) -> dict[str, Any] | None:
+        dev = parse_disk(disk)
+        status = await self.storage.for_device(dev).find(dev)
+        return None if status is None else status.to_dict()
+
+    async def blockdev_getmirrorstatus(self, disks: Any) -> list[dict[str, Any]]:
+        if not isinstance(disks, list):
+            raise HandlerError("disks must be a list of disk dicts")
+        out = []
+        for item in disks:
+            dev = parse_disk(item)
+            status = await self.storage.for_device(dev).find(dev)
+            if status is None:
+                raise errors.BlockDeviceError(f"{dev.describe()} not found")
+            out.append(status.to_dict())
+        return out
+
+    async def blockdev_grow(
+        self, cf_bdev: Any, amount: Any, dryrun: Any, backingstore: Any, es_flag: Any
+    ) -> None:
+        dev = parse_disk(cf_bdev)
+        grow_by = _int(amount, "amount")
+        await self.storage.for_device(dev).grow(dev, grow_by, bool(dryrun), bool(backingstore))
+
+    async def blockdev_rename(self, devlist: Any) -> None:
+        if not isinstance(devlist, list):
+            raise HandlerError("devlist must be a list of [disk, new_logical_id] pairs")
+        pairs = []
+        for item in devlist:
+            if not (isinstance(item, list) and len(item) == 2 and isinstance(item[1], list)):
+                raise HandlerError(f"bad rename entry {item!r}")
+            pairs.append((parse_disk(item[0]), item[1]))
+        for dev, new_id in pairs:
+            await self.storage.for_device(dev).rename(dev, new_id)
+
+    async def blockdev_wipe(self, bdev: Any, offset: Any, size: Any) -> None:
+        dev = parse_disk(bdev)
+        start = _int(offset, "offset")
+        count = _int(size, "size")
+        if start + count > dev.size:
+            raise HandlerError(f"wipe of {count} MiB at {start} MiB exceeds the disk size")
+        await self.storage.for_device(dev).wipe(dev, start, count)
+
+    def file_storage_dir_create(self, file_storage_dir: Any) -> None:
+        fs.create_storage_dir(self.paths, file_storage_dir)
+
+    def file_storage_dir_remove(self, file_storage_dir: Any) -> None:
+        fs.remove_storage_dir(self.paths, file_storage_dir)
+
+    def file_storage_dir_rename(self, old_file_storage_dir: Any, new_file_storage_dir: Any) -> None:
+        fs.rename_storage_dir(self.paths, old_file_storage_dir, new_file_storage_dir)
