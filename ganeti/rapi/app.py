@@ -74,6 +74,12 @@ def _decode_body(request: IRequest) -> Any:
         raise HttpError(400, f"Unable to parse JSON data: {exc}") from None
 
 
+def _sized(request: IRequest, data: bytes) -> bytes:
+    # An explicit length keeps Twisted from using chunked encoding for deferred answers.
+    request.setHeader(b"content-length", str(len(data)).encode())
+    return data
+
+
 class RapiApp:
     """The RAPI version 2 application over a LUXI client."""
 
@@ -148,7 +154,7 @@ class RapiApp:
                 raise HttpError(400, "This resource needs a JSON request body")
             call = Call(r, dict(kwargs), _decode_query(request), body, identity.name)
             result = await r.handler(self.resources, call)
-            return encode(result)
+            return _sized(request, encode(result))
         except HttpError as exc:
             return self._error(request, exc)
         except errors.GanetiError as exc:
@@ -170,7 +176,7 @@ class RapiApp:
         request.setHeader(b"content-type", JSON_TYPE)
         for name, value in exc.headers:
             request.setHeader(name, value)
-        return encode(exc.body())
+        return _sized(request, encode(exc.body()))
 
     def _not_found(self, request: IRequest, failure: Failure) -> bytes:
         return self._error(request, HttpError(404, "Nothing at this path"))
@@ -183,4 +189,4 @@ class RapiApp:
         if self._openapi_doc is None:
             self._openapi_doc = encode(openapi_document(self.routes))
         request.setHeader(b"content-type", JSON_TYPE)
-        return self._openapi_doc
+        return _sized(request, self._openapi_doc)
