@@ -153,11 +153,11 @@ class CandidateTable:
     def changed_nodes(self) -> tuple[BArray, BArray]:
         """(nodes whose candidates must be recomputed, instances that moved)."""
         c = self.c
-        chg = ~_same(c.dyn, self._dyn).all(axis=0)
+        chg: BArray = np.asarray(~_same(c.dyn, self._dyn).all(axis=0))
         chg |= ~_same(c.peers, self._peers).all(axis=1)
         if c.excl_count.shape[1]:
             chg |= (c.excl_count != self._excl).any(axis=1)
-        moved = (c.pnode != self._pnode) | (c.snode != self._snode)
+        moved: BArray = np.asarray((c.pnode != self._pnode) | (c.snode != self._snode))
         for arr in (self._pnode, self._snode, c.pnode, c.snode):
             sel = arr[moved]
             chg[sel[sel >= 0]] = True
@@ -312,7 +312,7 @@ class CandidateTable:
         if not self.active[sc.RTOTAL_ROW]:
             const += w[19] * sum_on[sc.RTOTAL_ROW]
         const_act = 0.0
-        for r in np.flatnonzero(self.active):
+        for r in np.flatnonzero(self.active).tolist():
             if _SUM[r]:
                 const_act += w[r] * sum_on[r]
             elif _OFF[r]:
@@ -326,7 +326,7 @@ class CandidateTable:
             acc = np.full(cells, const + const_act)
             t1 = np.empty(cells)
             t2 = np.empty(cells)
-            for r in np.flatnonzero(self.active):
+            for r in np.flatnonzero(self.active).tolist():
                 if _SD[r]:
                     np.add(tab.dq[r], q_base[r], out=t1)
                     t1 *= inv_n

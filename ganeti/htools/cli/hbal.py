@@ -13,6 +13,7 @@ from ganeti.htools import model as m
 from ganeti.htools import score as sc
 from ganeti.htools.backend.text import serialize_cluster
 from ganeti.htools.balance import BalanceOptions, Balancer, Step
+from ganeti.htools.better import DEFAULT_WIDTH, better_run
 from ganeti.htools.cli import common
 from ganeti.htools.jobs import command_lines, script_text
 from ganeti.htools.model import Cluster
@@ -36,6 +37,9 @@ USAGE = """Usage: hbal [OPTION...]
   --no-disk-moves, --no-instance-moves, --restricted-migration, --evac-mode
   --ignore-soft-errors, --ignore-dynu, -U FILE, --exclusion-tags=TAGS
   --select-instances=INSTS, --exclude-instances=INSTS, -S FILE, -X, -v, -q
+  --better [--better-width=N] [--better-time=SECONDS]
+                                   (not in Ganeti) when the greedy search is
+                                   stuck, look two moves ahead
 """
 
 
@@ -55,6 +59,9 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("-X", "--exec", dest="execute", action="store_true")
     p.add_argument("--first-job-group", action="store_true")
     p.add_argument("--reason")
+    p.add_argument("--better", action="store_true")
+    p.add_argument("--better-width", dest="better_width", type=int, default=DEFAULT_WIDTH)
+    p.add_argument("--better-time", dest="better_time", type=float, default=300.0)
     return p
 
 
@@ -231,7 +238,25 @@ def run(argv: Sequence[str], out: TextIO, err: TextIO) -> int:
         out.write(_plan_line(c, no, st, w_inst, w_node) + "\n")
         out.flush()
 
-    steps = bal.run(show, initial=ini)
+    if opts.better:
+
+        def greedy_done(n: int, score: float) -> None:
+            out.write(
+                f"Greedy search done: {n} moves, score {score:.8f}; "
+                "looking two moves ahead (--better)\n"
+            )
+
+        res = better_run(
+            bal,
+            ini,
+            show,
+            greedy_done,
+            width=max(1, opts.better_width),
+            time_limit=opts.better_time,
+        )
+        steps = res.steps
+    else:
+        steps = bal.run(show, initial=ini)
     fin_vals = sc.detailed_score(c, gnodes)
     fin = float(sc.total_score(np.array(fin_vals)))
     if not steps:
@@ -242,6 +267,12 @@ def run(argv: Sequence[str], out: TextIO, err: TextIO) -> int:
     else:
         out.write(f"Cluster score improved from {ini:.8f} to {fin:.8f}\n")
     out.write(f"Solution length={len(steps)}\n")
+    if opts.better:
+        note = " (time limit reached)" if res.timed_out else ""
+        out.write(
+            f"greedy: {res.greedy_steps} moves, score {res.greedy_score:.8f}; "
+            f"better: {len(steps)} moves, score {fin:.8f}{note}\n"
+        )
 
     if opts.print_commands is not None:
         if opts.print_commands == "":
