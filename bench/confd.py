@@ -18,6 +18,7 @@ import json
 import os
 import platform
 import select
+import shutil
 import signal
 import socket
 import subprocess
@@ -167,6 +168,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+        shutil.rmtree(root, ignore_errors=True)
 
 
 def main() -> None:
