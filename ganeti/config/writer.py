@@ -670,6 +670,10 @@ class ConfigWriter:
     def flush(self) -> Deferred[int]:
         if self._stale:
             d: Deferred[int] = Deferred()
+            if self._writing and not self._new_changes:
+                # Every change so far is in the write in progress: that one makes it durable.
+                self._inflight.append(d)
+                return d
             self._waiting.append(d)
             if self._new_changes:
                 self._schedule()

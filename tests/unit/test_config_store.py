@@ -219,6 +219,29 @@ class GroupCommitTests(WriterTestBase):
             self.on_disk()["cluster"]["tags"], ["one", "production", "site:ams", "two"]
         )
 
+    def test_flush_during_a_write_of_its_changes(self) -> None:
+        """A change committed by a write still in progress: flush waits for that write.
+
+        (Regression: such a flush used to wait for a next commit that never came.)
+        """
+        pending: list[Any] = []
+
+        def run_later(fn: Any) -> Any:
+            d: Any = Deferred()
+            pending.append((fn, d))
+            return d
+
+        writer = ConfigWriter.load(ConfigStore(self.path), self.clock, run_later)
+        writer.add_tags("cluster", None, ["x"])
+        self.clock.advance(0)  # the commit starts; the write runs "in a thread"
+        self.assertEqual(len(pending), 1)
+        d = writer.flush()
+        self.assertNoResult(d)
+        fn, wd = pending.pop()
+        wd.callback(fn())
+        self.assertEqual(self.successResultOf(d), writer.serial_no)
+        self.assertIn("x", self.on_disk()["cluster"]["tags"])
+
     def test_flush_when_clean(self) -> None:
         self.assertEqual(self.successResultOf(self.writer.flush()), 42)
         self.assertEqual(self.store.writes, 0)
