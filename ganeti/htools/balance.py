@@ -28,6 +28,7 @@ import numpy as np
 
 from ganeti.htools import score as sc
 from ganeti.htools.candtable import CandidateTable
+from ganeti.htools.lazytable import LazyCandidateTable
 from ganeti.htools.model import BArray, Cluster, FArray, IArray
 from ganeti.htools.moves import (
     Move,
@@ -117,9 +118,19 @@ class Balancer:
         group_insts: IArray,
         opts: BalanceOptions,
         incremental: bool | None = None,
+        mode: str | None = None,
     ) -> None:
-        """`incremental`: use the cached candidate table (None: when it fits
-        in `TABLE_BUDGET_BYTES`); plans are the same either way."""
+        """Search mode (plans are the same in every mode):
+
+        * ``"table"`` — incremental `CandidateTable` (partial sums cached);
+        * ``"lazy"`` — `LazyCandidateTable` (one cached score per candidate
+          with bounds; for clusters whose full table does not fit);
+        * ``"full"`` — re-evaluate every candidate each step.
+
+        None picks the first that fits in `TABLE_BUDGET_BYTES` (lazy only
+        without location/exclusion maps).  `incremental` (older API): True
+        means ``"table"``, False ``"full"``.
+        """
         self.c = cluster
         self.nodes = np.asarray(group_nodes, dtype=np.int64)
         self.insts = np.asarray(group_insts, dtype=np.int64)
@@ -132,7 +143,11 @@ class Balancer:
         self.in_group = np.zeros(cluster.n_nodes, bool)
         self.in_group[self.nodes] = True
         self.gmap = sc.location_map(cluster, self.nodes)
-        self.incremental = incremental
+        if mode is None and incremental is not None:
+            mode = "table" if incremental else "full"
+        if mode not in (None, "table", "lazy", "full"):
+            raise ValueError(f"unknown search mode {mode!r}")
+        self._mode = mode
         self._table: CandidateTable | None = None
 
     # ------------------------------------------------------------ scoring
@@ -541,22 +556,38 @@ class Balancer:
         del ng
         return out
 
+    def mode(self) -> str:
+        """The search mode in use (see `__init__`)."""
+        if self._mode is None:
+            if CandidateTable.estimate_bytes(self) <= TABLE_BUDGET_BYTES:
+                self._mode = "table"
+            elif (
+                not self.gmap.size
+                and LazyCandidateTable.estimate_bytes(self) <= TABLE_BUDGET_BYTES
+            ):
+                self._mode = "lazy"
+            else:
+                self._mode = "full"
+        return self._mode
+
     def use_table(self) -> bool:
-        if self.incremental is None:
-            self.incremental = CandidateTable.estimate_bytes(self) <= TABLE_BUDGET_BYTES
-        return self.incremental
+        """True if the full incremental `CandidateTable` is used."""
+        return self.mode() == "table"
 
     def table(self) -> CandidateTable:
-        """The incremental candidate table (built on first use, then synced)."""
+        """The candidate table of this mode (built on first use, then synced)."""
         if self._table is None:
-            self._table = CandidateTable(self)
+            if self.mode() == "lazy":
+                self._table = LazyCandidateTable(self)
+            else:
+                self._table = CandidateTable(self)
         return self._table
 
     def best_step(self, cur: float) -> tuple[Move, float] | None:
         """The best strictly improving move on the current state, if any."""
-        if self.use_table():
-            return self.table().best_step(cur)
-        return self.best_step_full(cur)
+        if self.mode() == "full":
+            return self.best_step_full(cur)
+        return self.table().best_step(cur)
 
     def best_step_full(self, cur: float) -> tuple[Move, float] | None:
         """`best_step` re-evaluating every candidate (no cache)."""

@@ -185,14 +185,17 @@ class CandidateTable:
         self._snapshot()
 
     # ------------------------------------------------------------ filling
-    def _table(self, kind: MoveType) -> KindTable:
-        tab = self.tables.get(kind)
-        if tab is None:
-            ncol = 1 if kind == MoveType.FAILOVER else self.nt
-            tab = KindTable.empty(kind, len(self.vic), ncol, self.with_off)
-            self.tables[kind] = tab
+    def _ncol(self, kind: MoveType) -> int:
+        return 1 if kind == MoveType.FAILOVER else self.nt
+
+    def _ensure(self, kind: MoveType) -> None:
+        """Create the storage of a move type on first use."""
+        if kind not in self.rank:
             self.rank[kind] = np.full(len(self.vic), -1, np.int64)
-        return tab
+            self._new_storage(kind)
+
+    def _new_storage(self, kind: MoveType) -> None:
+        self.tables[kind] = KindTable.empty(kind, len(self.vic), self._ncol(kind), self.with_off)
 
     def _recompute(self, rows: IArray, cols: IArray) -> None:
         c = self.c
@@ -202,11 +205,11 @@ class CandidateTable:
             use_fo, kinds = possible_move_types(c, i, opts)
             self.use_fo[v] = use_fo
             if use_fo:
-                self._table(MoveType.FAILOVER)
+                self._ensure(MoveType.FAILOVER)
             for r in self.rank.values():
                 r[v] = -1
             for rank, k in enumerate(kinds):
-                self._table(k)
+                self._ensure(k)
                 self.rank[k][v] = rank
         if len(rows):
             self.rmem[rows] = rmem_after_sec_removal(c, self.vic[rows])
@@ -214,50 +217,53 @@ class CandidateTable:
         others = np.ones(nv, bool)
         others[rows] = False
         other_rows = np.flatnonzero(others)
-        for kind, tab in self.tables.items():
+        for kind in list(self.rank):
             if kind == MoveType.FAILOVER:
                 cells = np.asarray(rows, np.int64)
             else:
                 c1 = (rows[:, None] * nt + np.arange(nt)[None, :]).ravel()
                 c2 = (other_rows[:, None] * nt + cols[None, :]).ravel()
                 cells = np.concatenate([c1, c2]).astype(np.int64)
-            for lo in range(0, len(cells), FILL_CHUNK):
-                self._fill(tab, cells[lo : lo + FILL_CHUNK])
+            self._fill_cells(kind, cells)
 
-    def _fill(self, tab: KindTable, cells: IArray) -> None:
+    def _fill_cells(self, kind: MoveType, cells: IArray) -> None:
+        for lo in range(0, len(cells), FILL_CHUNK):
+            self._fill(kind, cells[lo : lo + FILL_CHUNK])
+
+    def cell_order(self, kind: MoveType, cells: IArray) -> IArray:
+        """Ganeti's enumeration order of cells (ties go to the smallest)."""
+        ncol = self._ncol(kind)
+        vi = cells // ncol
+        if kind == MoveType.FAILOVER:
+            return np.asarray(vi * self.stride, np.int64)
+        rank = np.maximum(self.rank[kind][vi], 0)
+        return np.asarray(vi * self.stride + 1 + (cells % ncol) * 8 + rank, np.int64)
+
+    def _valid(self, kind: MoveType, cells: IArray) -> tuple[IArray, IArray, IArray, BArray]:
+        """(victim position, instance, target (-1 for Failover), allowed) of cells."""
         c = self.c
-        bal = self.bal
-        kind = tab.kind
-        vi = cells // tab.ncol
+        ncol = self._ncol(kind)
+        vi = cells // ncol
         inst = self.vic[vi]
         if kind == MoveType.FAILOVER:
-            tgt = np.full(len(cells), -1, np.int64)
-            valid = self.use_fo[vi]
-            tab.order[cells] = vi * self.stride
-        else:
-            ti = cells % tab.ncol
-            tgt = self.tg[ti]
-            rank = self.rank[kind][vi]
-            valid = (rank >= 0) & (tgt != c.pnode[inst])
-            if kind != MoveType.FAILOVER_TO_ANY:
-                valid &= tgt != c.snode[inst]
-            tab.order[cells] = vi * self.stride + 1 + ti * 8 + np.maximum(rank, 0)
-        tab.ok[cells] = False
-        tab.ds[:, cells] = 0.0
-        tab.dq[:, cells] = 0.0
-        if tab.doff is not None:
-            tab.doff[:, cells] = 0.0
-        sel = np.flatnonzero(valid)
-        if len(sel) == 0:
-            return
-        cells = cells[sel]
-        res = simulate(
-            c, kind, inst[sel], np.maximum(tgt[sel], 0), bal.opts.moves, self.rmem[vi[sel]]
-        )
-        k = len(cells)
+            return vi, inst, np.full(len(cells), -1, np.int64), self.use_fo[vi]
+        tgt = self.tg[cells % ncol]
+        valid = (self.rank[kind][vi] >= 0) & (tgt != c.pnode[inst])
+        if kind != MoveType.FAILOVER_TO_ANY:
+            valid &= tgt != c.snode[inst]
+        return vi, inst, tgt, valid
+
+    def _partial_sums(
+        self, kind: MoveType, vi: IArray, inst: IArray, tgt: IArray
+    ) -> tuple[BArray, FArray, FArray, FArray | None]:
+        """Simulate cells: (feasible, ds, dq, doff) with the fixed centre."""
+        c = self.c
+        bal = self.bal
+        res = simulate(c, kind, inst, np.maximum(tgt, 0), bal.opts.moves, self.rmem[vi])
+        k = len(inst)
         ds = np.zeros((NV, k))
         dq = np.zeros((NV, k))
-        doff = np.zeros((NV, k)) if tab.doff is not None else None
+        doff = np.zeros((NV, k)) if self.with_off else None
         onl = c.online_mask
         two_c = 2.0 * self.center[:, None]
         for nodes, blk in zip(res.nodes, res.blocks):
@@ -273,7 +279,23 @@ class CandidateTable:
                 dq += np.where(on, diff * (new + old - two_c), 0.0)
                 if doff is not None:
                     doff += np.where(on, 0.0, diff)
-        tab.ok[cells] = res.ok
+        return res.ok, ds, dq, doff
+
+    def _fill(self, kind: MoveType, cells: IArray) -> None:
+        tab = self.tables[kind]
+        vi, inst, tgt, valid = self._valid(kind, cells)
+        tab.order[cells] = self.cell_order(kind, cells)
+        tab.ok[cells] = False
+        tab.ds[:, cells] = 0.0
+        tab.dq[:, cells] = 0.0
+        if tab.doff is not None:
+            tab.doff[:, cells] = 0.0
+        sel = np.flatnonzero(valid)
+        if len(sel) == 0:
+            return
+        cells = cells[sel]
+        ok, ds, dq, doff = self._partial_sums(kind, vi[sel], inst[sel], tgt[sel])
+        tab.ok[cells] = ok
         tab.ds[:, cells] = ds
         tab.dq[:, cells] = dq
         self.active |= (ds != 0).any(axis=1) | (dq != 0).any(axis=1)

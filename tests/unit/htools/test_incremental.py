@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import numpy as np
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from twisted.trial.unittest import SynchronousTestCase
 
 from ganeti.htools.balance import BalanceOptions, Balancer
 from ganeti.htools.candtable import CandidateTable
+from ganeti.htools.lazytable import LazyCandidateTable
 from ganeti.htools.model import Cluster
 from ganeti.htools.moves import Move, MoveOptions, MoveType, apply_move
 from tests.unit.htools.test_model_properties import MOVE_KINDS, clusters
@@ -107,3 +108,59 @@ class CandidateTableProperties(SynchronousTestCase):
         inc = Balancer(c, nodes, insts, opts, incremental=True).run()
         full = Balancer(c2, nodes, insts, opts, incremental=False).run()
         self.assertEqual(inc, full)
+
+
+class LazyTableProperties(SynchronousTestCase):
+    @settings(max_examples=80, deadline=None)
+    @given(clusters(), BAL_OPTS, MOVES)
+    def test_bounds_contain_fresh_scores(
+        self, c: Cluster, opts: BalanceOptions, moves: list[tuple[int, MoveType, int]]
+    ) -> None:
+        nodes = np.arange(c.n_nodes)
+        insts = np.arange(c.n_instances)
+        bal = Balancer(c, nodes, insts, opts, mode="lazy")
+        assume(not bal.gmap.size)
+        table = bal.table()
+        assert isinstance(table, LazyCandidateTable)
+        for i, kind, t in moves:
+            _apply_random(c, i, kind, t)
+            bounds = table.bounds()
+            fresh = LazyCandidateTable(Balancer(c, nodes, insts, opts), center=table.center)
+            for k, (lo, hi) in bounds.items():
+                ft = fresh.ltables.get(k)
+                if ft is None:
+                    continue
+                now = ft.score
+                fin = np.isfinite(now)
+                self.assertTrue((lo[fin] <= now[fin]).all(), (k, lo[fin], now[fin]))
+                self.assertTrue((now[fin] <= hi[fin]).all(), (k, now[fin], hi[fin]))
+                # cached candidates that are not allowed now are not allowed in the cache
+                stale_ok = np.isfinite(table.ltables[k].score) & ~fin
+                fresh_stamp = table.ltables[k].stamp == table.stamp_now
+                self.assertFalse((stale_ok & fresh_stamp).any())
+
+    @settings(max_examples=80, deadline=None)
+    @given(clusters(), BAL_OPTS, MOVES)
+    def test_lazy_best_step_equals_full_search(
+        self, c: Cluster, opts: BalanceOptions, moves: list[tuple[int, MoveType, int]]
+    ) -> None:
+        nodes = np.arange(c.n_nodes)
+        insts = np.arange(c.n_instances)
+        bal = Balancer(c, nodes, insts, opts, mode="lazy")
+        assume(not bal.gmap.size)
+        for i, kind, t in moves:
+            _apply_random(c, i, kind, t)
+            cur = bal.score()
+            self.assertEqual(bal.best_step(cur), bal.best_step_full(cur))
+
+    @settings(max_examples=60, deadline=None)
+    @given(clusters(), BAL_OPTS)
+    def test_lazy_plan_equals_full_plan(self, c: Cluster, opts: BalanceOptions) -> None:
+        nodes = np.arange(c.n_nodes)
+        insts = np.arange(c.n_instances)
+        c2 = c.copy()
+        bal = Balancer(c, nodes, insts, opts, mode="lazy")
+        assume(not bal.gmap.size)
+        lazy = bal.run()
+        full = Balancer(c2, nodes, insts, opts, mode="full").run()
+        self.assertEqual(lazy, full)
