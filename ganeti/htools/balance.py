@@ -562,8 +562,7 @@ class Balancer:
             if CandidateTable.estimate_bytes(self) <= TABLE_BUDGET_BYTES:
                 self._mode = "table"
             elif (
-                not self.gmap.size
-                and LazyCandidateTable.estimate_bytes(self) <= TABLE_BUDGET_BYTES
+                not self.gmap.size and LazyCandidateTable.estimate_bytes(self) <= TABLE_BUDGET_BYTES
             ):
                 self._mode = "lazy"
             else:
