@@ -101,7 +101,9 @@ def prepare(
     return devnodes
 
 
-def masterd_command(node: DevNode, python: str = sys.executable) -> list[str]:
+def masterd_command(
+    node: DevNode, python: str = sys.executable, extra: tuple[str, ...] = ()
+) -> list[str]:
     return [
         python,
         "-m",
@@ -110,16 +112,22 @@ def masterd_command(node: DevNode, python: str = sys.executable) -> list[str]:
         str(node.root),
         "--noded-port",
         str(node.port),
+        *extra,
     ]
 
 
-def start_masterd(node: DevNode, python: str = sys.executable, detach: bool = False) -> int:
+def start_masterd(
+    node: DevNode,
+    python: str = sys.executable,
+    detach: bool = False,
+    extra: tuple[str, ...] = (),
+) -> int:
     """Start the master daemon on ``node``; output goes to its log dir. Returns the pid."""
     log_path = node.paths.daemon_log("master-daemon")
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "ab") as log:
         proc = subprocess.Popen(
-            masterd_command(node, python),
+            masterd_command(node, python, extra),
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,

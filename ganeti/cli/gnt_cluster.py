@@ -7,6 +7,7 @@ commands (add-tags, remove-tags, list-tags, search-tags).
 from __future__ import annotations
 
 import argparse
+import os
 import socket
 import sys
 import time
@@ -500,8 +501,48 @@ def build() -> argparse.ArgumentParser:
     destroy.add_argument("--yes-do-it", action="store_true", help="really destroy it")
     destroy.set_defaults(func=cmd_destroy)
 
+    failover = sub.add_parser(
+        "master-failover", help="make this node (a master candidate) the master"
+    )
+    failover.add_argument(
+        "--no-voting",
+        action="store_true",
+        help="don't ask the other nodes (needs --yes-do-it; for clusters without a majority)",
+    )
+    failover.add_argument("--yes-do-it", action="store_true", help="confirm --no-voting")
+    failover.add_argument(
+        "--force", action="store_true", help="take over even with an older configuration"
+    )
+    failover.add_argument(
+        "--noded-port",
+        type=int,
+        default=int(os.environ.get("GANETI_NODED_PORT", constants.DEFAULT_NODED_PORT)),
+        help="port of the node daemons (default $GANETI_NODED_PORT or 1811)",
+    )
+    failover.set_defaults(func=cmd_master_failover)
+
     add_tag_commands(sub, "cluster", search=True)
     return p
+
+
+def cmd_master_failover(opts: argparse.Namespace) -> int:
+    from ganeti.daemon import run_with_reactor
+    from ganeti.masterd.failover import FailoverOptions, make_rpc, master_failover
+
+    if opts.no_voting and not opts.yes_do_it:
+        raise base.UsageError(
+            "--no-voting needs --yes-do-it: with a running old master this splits the cluster"
+        )
+    paths = base.paths_from_env()
+    fopts = FailoverOptions(no_voting=opts.no_voting, force=opts.force, port=opts.noded_port)
+
+    async def go(reactor: Any) -> None:
+        rpc = make_rpc(paths, reactor, opts.noded_port)
+        old = await master_failover(paths, rpc, reactor, fopts)
+        print(f"Master role moved from {old}; the master daemon starts on this node.")
+
+    run_with_reactor(go)
+    return base.EXIT_SUCCESS
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -65,14 +65,15 @@ async def node_digest(rpc: IRpcClient, name: str) -> str:
 
 async def promote(lu: LogicalUnit, nodes: list[Node], feedback: Feedback) -> None:
     """Make ``nodes`` master candidates: record their certificate digests."""
-    cluster = lu.cfg.get_cluster().copy()
+    digests = {node.uuid: await node_digest(lu.ctx.rpc, node.name) for node in nodes}
     for node in nodes:
-        digest = await node_digest(lu.ctx.rpc, node.name)
         new = lu.cfg.get_node(node.uuid).copy()
         new.master_candidate = True
         lu.cfg.update(new)
-        cluster.candidate_certs[node.uuid] = digest
         feedback(f"Promoted {node.name} to master candidate")
+    # Node updates bump the cluster's serial: take the cluster copy only now.
+    cluster = lu.cfg.get_cluster().copy()
+    cluster.candidate_certs.update(digests)
     lu.cfg.update(cluster)
 
 
@@ -203,8 +204,6 @@ class LUNodeAdd(LogicalUnit):
             node.master_capable = self.op.master_capable
         if self.op.vm_capable is not None:
             node.vm_capable = self.op.vm_capable
-        cluster = self.cfg.get_cluster().copy()
-        cluster.candidate_certs.pop(node.uuid, None)
         node.master_candidate = False
         if self.existing is not None:
             self.cfg.update(node)
@@ -256,10 +255,10 @@ class LUNodeRemove(LogicalUnit):
     async def exec(self, feedback: Feedback) -> Any:
         node = self.cfg.get_node(self.node.uuid)
         was_candidate = node.master_candidate
-        cluster = self.cfg.get_cluster().copy()
-        cluster.candidate_certs.pop(node.uuid, None)
         self.cfg.remove_node(node.uuid)
-        self.cfg.update(cluster)
+        cluster = self.cfg.get_cluster().copy()
+        if cluster.candidate_certs.pop(node.uuid, None) is not None:
+            self.cfg.update(cluster)
         if was_candidate:
             promoted = candidates_to_promote(self.cfg.config)
             if promoted:

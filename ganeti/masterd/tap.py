@@ -54,6 +54,12 @@ class Options(usage.Options):
         ["noded-port", None, str(constants.DEFAULT_NODED_PORT), "Port of the node daemons."],
         ["luxi", None, None, "LUXI endpoint (default: unix:<run dir>/master.sock:mode=660)."],
         ["vote-retries", None, str(VOTE_RETRIES), "How often to ask again for an undecided vote."],
+        [
+            "replication-retry",
+            None,
+            "30",
+            "Seconds between attempts to bring lagging nodes up to date.",
+        ],
     ]
     optFlags = [
         ["no-voting", None, "Start without asking the other nodes who the master is."],
@@ -65,6 +71,7 @@ class Options(usage.Options):
         try:
             self["noded-port"] = int(self["noded-port"])
             self["vote-retries"] = int(self["vote-retries"])
+            self["replication-retry"] = float(self["replication-retry"])
         except ValueError:
             raise usage.UsageError("--noded-port and --vote-retries must be numbers") from None
         if self["no-voting"] and not self["yes-do-it"]:
@@ -225,7 +232,12 @@ def build_service(options: Options, reactor: Any) -> MasterService:
     )
     queue_holder.append(queue)
     replicator = ConfigReplicator(
-        writer=writer, rpc=rpc, paths=paths, clock=reactor, run_blocking=run_blocking
+        writer=writer,
+        rpc=rpc,
+        paths=paths,
+        clock=reactor,
+        run_blocking=run_blocking,
+        retry_interval=options["replication-retry"],
     )
     handlers = MasterHandlers(paths=paths, config=writer, queue=queue, locks=locks, rpc=rpc)
     top = MasterService(
