@@ -422,7 +422,8 @@ class CandidateTable:
             if len(sel) == 0:
                 continue
             inst, tgt = self._cell_moves(tab, sel)
-            res = simulate(c, kind, inst, np.maximum(tgt, 0), bal.opts.moves)
+            rmem_s = self.rmem[sel // tab.ncol]  # cached: same values as a recomputation
+            res = simulate(c, kind, inst, np.maximum(tgt, 0), bal.opts.moves, rmem_s)
             new_vals = [
                 sc.node_values(blk, c.stat[:, nodes]) for nodes, blk in zip(res.nodes, res.blocks)
             ]

@@ -305,7 +305,8 @@ class LazyCandidateTable(CandidateTable):
                 continue
             _, inst, tgt, _ = self._valid(kind, sel)
             order = self.cell_order(kind, sel)
-            res = simulate(c, kind, inst, np.maximum(tgt, 0), bal.opts.moves)
+            rmem_s = self.rmem[sel // self._ncol(kind)]  # cached: same values as a recomputation
+            res = simulate(c, kind, inst, np.maximum(tgt, 0), bal.opts.moves, rmem_s)
             new_vals = [
                 sc.node_values(blk, c.stat[:, nodes]) for nodes, blk in zip(res.nodes, res.blocks)
             ]
