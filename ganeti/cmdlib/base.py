@@ -33,7 +33,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any, ClassVar, TypeVar
 
-from attrs import frozen
+from attrs import define, field, frozen
 from twisted.internet.interfaces import IReactorTime
 
 from ganeti import errors
@@ -46,7 +46,7 @@ from ganeti.rpc.client import IRpcClient
 Feedback = Callable[[str], None]
 
 
-@frozen
+@define
 class MasterHooks:
     """Services of the running master that some LUs need; absent (None) in unit tests
     that do not exercise them."""
@@ -58,6 +58,11 @@ class MasterHooks:
     set_max_running_jobs: Callable[[int], None] | None = None
     # Replace the master's own RPC client certificate (renew-crypto).
     reload_client_certificate: Callable[[], None] | None = None
+    # ``candidate_pool_size`` changed: promote candidates as needed.
+    candidate_pool_changed: Callable[[], object] | None = None
+    # OP_CLUSTER_DESTROY passed its checks (argument: the master's name): the master
+    # leaves the cluster and stops once the job's result is written.
+    cluster_destroyed: Callable[[str], object] | None = None
 
 
 @frozen
@@ -71,7 +76,7 @@ class LUContext:
     paths: Paths
     job_id: int
     feedback: Feedback
-    hooks: MasterHooks = MasterHooks()
+    hooks: MasterHooks = field(factory=lambda: MasterHooks())
 
 
 class LogicalUnit:

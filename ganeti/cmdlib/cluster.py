@@ -14,7 +14,7 @@
     changes of the cluster object.
 
 The running master learns about some changes through :class:`MasterHooks`
-(``max_running_jobs``, the end of the cluster): see :data:`HOOKS`.
+(``max_running_jobs``, the end of the cluster), set on the LU context.
 """
 
 from __future__ import annotations
@@ -22,16 +22,15 @@ from __future__ import annotations
 import datetime
 import platform
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
-import attrs
 from cryptography import x509
 
 from ganeti import constants, errors, tls
 from ganeti.cmdlib import group as group_lu  # noqa: F401  (registers the group LUs)
 from ganeti.cmdlib import tags as tags_lu  # noqa: F401  (registers the tag LUs)
-from ganeti.cmdlib.base import Feedback, LogicalUnit, register
+from ganeti.cmdlib.base import Feedback, LogicalUnit, MasterHooks, register
 from ganeti.cmdlib.group import (
     VALUE_DEFAULT,
     check_ipolicy,
@@ -135,33 +134,9 @@ class LUClusterQuery(LogicalUnit):
 # --- hooks into the running master ---------------------------------------------------
 
 
-@attrs.define
-class MasterHooks:
-    """Callbacks through which cluster LUs reach the running master daemon.
-
-    The master daemon sets them once at start-up (``HOOKS.set_max_running_jobs =
-    ...``).  Unset hooks are skipped; the config change itself is durable either way.
-    """
-
-    set_max_running_jobs: Callable[[int], None] | None = None
-    """Called with the new value after ``max_running_jobs`` was changed and written."""
-
-    candidate_pool_changed: Callable[[], object] | None = None
-    """Called after ``candidate_pool_size`` changed (promote/demote candidates)."""
-
-    cluster_destroyed: Callable[[str], object] | None = None
-    """Called with the master's name once ``OP_CLUSTER_DESTROY`` passed its checks: the
-    master should leave the cluster (``node_leave_cluster``) and stop after the job's
-    result is written."""
-
-
-HOOKS = MasterHooks()
-
-
 def _hooks(lu: LogicalUnit) -> MasterHooks:
-    """The context's hooks if it carries any (future LUContext field), else :data:`HOOKS`."""
-    hooks = getattr(lu.ctx, "hooks", None)
-    return hooks if isinstance(hooks, MasterHooks) else HOOKS
+    """The running master's hooks (unset ones are skipped)."""
+    return lu.ctx.hooks
 
 
 # --- verification ----------------------------------------------------------------------
@@ -838,6 +813,15 @@ class LUClusterSetParams(LogicalUnit):
         hooks = _hooks(self)
         if new.max_running_jobs != self.old_max_running and hooks.set_max_running_jobs:
             hooks.set_max_running_jobs(new.max_running_jobs)
+        if new.candidate_pool_size > self.old_pool:
+            # A bigger pool: promote eligible nodes now (a smaller one keeps its
+            # candidates until they are demoted, as in Ganeti).
+            from ganeti.cmdlib.node import candidates_to_promote, promote
+
+            wanted = candidates_to_promote(self.cfg.config)
+            if wanted:
+                await promote(self, wanted, feedback)
+                await self.cfg.flush()
         if new.candidate_pool_size != self.old_pool and hooks.candidate_pool_changed:
             hooks.candidate_pool_changed()
         return None

@@ -214,10 +214,19 @@ def build_service(options: Options, reactor: Any) -> MasterService:
     def set_max_running_jobs(value: int) -> None:
         queue_holder[0].max_running_jobs = value
 
+    def cluster_destroyed(master_name: str) -> None:
+        # After the job's result is on disk: forget the cluster here and stop.
+        def leave() -> None:
+            d = rpc.call_one(master_name, "node_leave_cluster", [False])
+            d.addBoth(lambda _: reactor.stop())
+
+        reactor.callLater(1.0, leave)
+
     hooks = MasterHooks(
         bootstrap_rpc=bootstrap_rpc,
         set_max_running_jobs=set_max_running_jobs,
         reload_client_certificate=reload_client_certificate,
+        cluster_destroyed=cluster_destroyed,
     )
     processor = OpcodeProcessor(
         config=writer, locks=locks, rpc=rpc, clock=reactor, paths=paths, hooks=hooks

@@ -13,6 +13,7 @@ from twisted.trial.unittest import SynchronousTestCase
 from zope.interface import implementer
 
 from ganeti import constants, errors, tls
+from ganeti.cmdlib.base import MasterHooks
 from ganeti.config import ConfigStore, ConfigWriter, bootstrap_config
 from ganeti.locking import LockManager
 from ganeti.mcpu import OpcodeProcessor, encode_error
@@ -78,12 +79,14 @@ class Master:
         self.config = ConfigWriter(config, ConfigStore(self.paths.config_data), self.clock)
         self.locks = LockManager(self.clock)
         self.rpc = ScriptedRpc(self.clock)
+        self.hooks = MasterHooks()
         self.processor = OpcodeProcessor(
             config=self.config,
             locks=self.locks,
             rpc=self.rpc,
             clock=self.clock,
             paths=self.paths,
+            hooks=self.hooks,
         )
         self.callbacks = Callbacks()
         self.job_id = 0

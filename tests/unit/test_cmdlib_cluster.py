@@ -8,7 +8,6 @@ from typing import Any
 from twisted.trial.unittest import SynchronousTestCase
 
 from ganeti import constants, errors
-from ganeti.cmdlib import cluster as cluster_lu
 from tests.unit.cmdlib_harness import Master
 
 
@@ -131,8 +130,7 @@ class SetParamsTests(SynchronousTestCase):
     def setUp(self) -> None:
         self.m = Master(self)
         self.applied: list[int] = []
-        cluster_lu.HOOKS.set_max_running_jobs = self.applied.append
-        self.addCleanup(setattr, cluster_lu.HOOKS, "set_max_running_jobs", None)
+        self.m.hooks.set_max_running_jobs = self.applied.append
 
     def set(self, **kw: Any) -> Any:
         return self.m.run({"OP_ID": "OP_CLUSTER_SET_PARAMS", **kw})
@@ -247,8 +245,7 @@ class RenameDestroyTests(SynchronousTestCase):
 
     def test_destroy(self) -> None:
         destroyed: list[str] = []
-        cluster_lu.HOOKS.cluster_destroyed = destroyed.append
-        self.addCleanup(setattr, cluster_lu.HOOKS, "cluster_destroyed", None)
+        self.m.hooks.cluster_destroyed = destroyed.append
         self.assertEqual(self.m.run({"OP_ID": "OP_CLUSTER_DESTROY"}), "node1.test")
         self.assertEqual(destroyed, ["node1.test"])
 
