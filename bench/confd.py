@@ -18,6 +18,7 @@ import json
 import os
 import platform
 import select
+import shlex
 import shutil
 import signal
 import socket
@@ -59,9 +60,9 @@ def free_udp_port(address: str) -> int:
 
 def start_server(root: Path, port: int, reference: str | None) -> subprocess.Popen[bytes]:
     if reference:
-        # Ganeti's daemon reads its files from the compiled-in paths; the caller is
-        # expected to have prepared them (see docs/confd.md).
-        cmd = [reference, "-f", "-b", ADDRESS, "-p", str(port)]
+        # A command template with {port} and {address}; Ganeti's daemon reads its files
+        # from compiled-in paths, which the caller prepares (see docs/confd.md).
+        cmd = [a.format(port=port, address=ADDRESS) for a in shlex.split(reference)]
     else:
         cmd = [
             sys.executable,
@@ -146,10 +147,10 @@ def drive(
     }
 
 
-def run(args: argparse.Namespace) -> dict[str, Any]:
+def run(args: argparse.Namespace, reference: str | None = None) -> dict[str, Any]:
     root = make_root()
     port = free_udp_port(ADDRESS)
-    proc = start_server(root, port, args.reference)
+    proc = start_server(root, port, reference)
     try:
         wait_ready(port, proc)
         results: dict[str, Any] = {}
@@ -176,25 +177,35 @@ def main() -> None:
     p.add_argument("--queries", type=int, default=100000)
     p.add_argument("--seconds", type=float, default=10.0)
     p.add_argument("--window", type=int, default=16)
-    p.add_argument("--reference", default=None, help="another confd binary to measure")
+    p.add_argument(
+        "--reference",
+        default=None,
+        help="also measure another confd: command template with {port} and {address}",
+    )
     p.add_argument("--out", default=str(REPO / "bench/results/confd.json"))
     args = p.parse_args()
     results = run(args)
     report: dict[str, Any] = {
         "benchmark": "confd",
-        "server": args.reference or "ganeti.confd (this code)",
+        "server": "ganeti.confd (this code)",
         "window": args.window,
         **results,
         "target_queries_per_s": [12000, 22000],
         "ratio_ping_vs_target_low": round(results["ping"]["queries_per_s"] / 12000, 2),
         "ratio_ping_vs_target_high": round(results["ping"]["queries_per_s"] / 22000, 2),
-        "python": platform.python_version(),
-        "cpus": os.cpu_count(),
-        "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
-    out = Path(args.out)
-    if args.reference is None:
-        out.write_bytes(orjson.dumps(report, option=orjson.OPT_INDENT_2) + b"\n")
+    if args.reference:
+        ref = run(args, args.reference)
+        report["reference"] = {"command": args.reference, **ref}
+        for name in ("ping", "node_role_byname"):
+            ratio = results[name]["queries_per_s"] / ref[name]["queries_per_s"]
+            report[f"ratio_{name}_vs_reference"] = round(ratio, 2)
+    report.update(
+        python=platform.python_version(),
+        cpus=os.cpu_count(),
+        date=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    )
+    Path(args.out).write_bytes(orjson.dumps(report, option=orjson.OPT_INDENT_2) + b"\n")
     print(json.dumps(report, indent=1))
 
 

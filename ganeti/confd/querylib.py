@@ -32,6 +32,28 @@ MEMO_LIMIT: Final = 4096
 
 JsonDict = dict[str, Any]
 
+# Data collectors mond knows, with their defaults (interval in microseconds); the
+# cluster's ``data_collectors`` overrides them key by key.
+DEFAULT_COLLECTOR_INTERVAL: Final = 5_000_000
+DEFAULT_DATA_COLLECTORS: Final[dict[str, bool]] = {
+    "cpu-avg-load": True,
+    "diskstats": True,
+    "drbd": True,
+    "inst-status-xen": False,
+    "lv": True,
+    "xen-cpu-avg-load": True,
+}
+
+
+def filled_data_collectors(configured: dict[str, JsonDict]) -> dict[str, JsonDict]:
+    out: dict[str, JsonDict] = {
+        name: {"active": active, "interval": DEFAULT_COLLECTOR_INTERVAL}
+        for name, active in DEFAULT_DATA_COLLECTORS.items()
+    }
+    for name, params in configured.items():
+        out[name] = {**out.get(name, {}), **params}
+    return out
+
 
 def node_role(node: Node, master_uuid: str) -> NodeRole:
     """Role precedence: master > drained > offline > candidate > regular."""
@@ -110,8 +132,11 @@ class ConfdIndex:
 
     @classmethod
     def from_bytes(cls, data: bytes, source: str = "config.data") -> ConfdIndex:
-        """Parse, validate and index ``config.data`` bytes (ConfigurationError if bad)."""
-        config = parse_config(data, source)
+        """Parse and index ``config.data`` bytes (ConfigurationError if unreadable).
+
+        Cross-object validation is skipped: the master validated the file before it
+        wrote it, and a replica confd should answer from it even if it would not."""
+        config = parse_config(data, source, verify=False)
         return cls.build(config, orjson.loads(data))
 
     @classmethod
@@ -124,7 +149,9 @@ class ConfdIndex:
             nodes[node.name] = node
             roles[node.name] = node_role(node, cluster.master_node)
         master = config.nodes.get(cluster.master_node)
-        ordered = sorted(config.nodes.values(), key=lambda n: n.name)
+        # Node lists in descending UUID order, the order Ganeti's own confd answers in
+        # (clients compare answers of equal serial, so mixed clusters must agree).
+        ordered = sorted(config.nodes.values(), key=lambda n: n.uuid, reverse=True)
         raw_instances: JsonDict = raw.get("instances", {})
         instances: dict[str, Instance] = {}
         pip_by_link_ip: dict[tuple[str, str], str] = {}
@@ -248,7 +275,7 @@ class ConfdIndex:
             return ARGUMENT_ERROR
         if QueryField.IP in query:
             return self._pip_by_ip(link, query[QueryField.IP])
-        iplist = query.get(QueryField.IPLIST)
+        iplist = query.get(QueryField.IPLIST, [])
         if isinstance(iplist, list):
             triples = []
             for ip in iplist:
@@ -325,7 +352,7 @@ class ConfdIndex:
             return ARGUMENT_ERROR
 
     def _data_collectors(self, query: Any) -> Reply:
-        return self._ok(self.config.cluster.data_collectors)
+        return self._ok(filled_data_collectors(self.config.cluster.data_collectors))
 
     _HANDLERS: ClassVar[dict[RequestType, Callable[[ConfdIndex, Any], Reply]]] = {
         RequestType.PING: _ping,

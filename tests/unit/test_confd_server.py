@@ -109,7 +109,9 @@ class AnswerTests(SynchronousTestCase):
             self.ask(rtype, {"2": ["203.0.113.5", "198.51.100.1"]}),
             [[0, "192.0.2.1", 17], [1, 0, 0]],
         )
-        for bad in ("203.0.113.5", {"0": "xen-br0"}, {"1": 5}, None):
+        # Neither an IP nor a list: an empty list, as Ganeti answers.
+        self.assertOk(self.ask(rtype, {"0": "xen-br0"}), [])
+        for bad in ("203.0.113.5", {"1": 5}, {"2": "x"}, None):
             self.assertEqual(self.ask(rtype, bad).answer, proto.ErrorCode.ARGUMENT)
 
     def test_cluster_master(self) -> None:
@@ -126,9 +128,9 @@ class AnswerTests(SynchronousTestCase):
     def test_ip_lists(self) -> None:
         self.assertOk(
             self.ask(proto.RequestType.NODE_PIP_LIST),
-            ["192.0.2.1", "192.0.2.10", "192.0.2.2", "192.0.2.3"],
+            ["192.0.2.10", "192.0.2.3", "192.0.2.2", "192.0.2.1"],  # by UUID, descending
         )
-        self.assertOk(self.ask(proto.RequestType.MC_PIP_LIST), ["192.0.2.1", "192.0.2.2"])
+        self.assertOk(self.ask(proto.RequestType.MC_PIP_LIST), ["192.0.2.2", "192.0.2.1"])
 
     def test_instances_ips_list(self) -> None:
         rtype = proto.RequestType.INSTANCES_IPS_LIST
@@ -213,12 +215,28 @@ class AnswerTests(SynchronousTestCase):
         self.assertRaises(KeyError, resolve_pointer, doc, "/a~1b/m~0n/01")
 
     def test_data_collectors(self) -> None:
-        self.assertOk(self.ask(proto.RequestType.DATA_COLLECTORS), {})
+        defaults = {
+            "cpu-avg-load": {"active": True, "interval": 5000000},
+            "diskstats": {"active": True, "interval": 5000000},
+            "drbd": {"active": True, "interval": 5000000},
+            "inst-status-xen": {"active": False, "interval": 5000000},
+            "lv": {"active": True, "interval": 5000000},
+            "xen-cpu-avg-load": {"active": True, "interval": 5000000},
+        }
+        self.assertOk(self.ask(proto.RequestType.DATA_COLLECTORS), defaults)
         raw = raw_sample()
-        raw["cluster"]["data_collectors"] = {"cpu-avg-load": {"active": True, "interval": 5000000}}
+        raw["cluster"]["data_collectors"] = {"lv": {"active": False}, "new": {"active": True}}
         index = ConfdIndex.from_bytes(json.dumps(raw).encode())
         reply = index.answer(proto.Request(proto.RequestType.DATA_COLLECTORS, "r"))
-        self.assertEqual(reply.answer, {"cpu-avg-load": {"active": True, "interval": 5000000}})
+        self.assertEqual(reply.answer["lv"], {"active": False, "interval": 5000000})
+        self.assertEqual(reply.answer["new"], {"active": True})
+        self.assertEqual(len(reply.answer), 7)
+
+    def test_replica_with_dangling_reference_is_still_served(self) -> None:
+        raw = raw_sample()
+        raw["networks"] = {}  # a group still names the network
+        index = ConfdIndex.from_bytes(json.dumps(raw).encode())
+        self.assertEqual(index.cluster_serial, 17)
 
     def test_memo_is_bounded_and_keyed_by_query(self) -> None:
         from ganeti.confd import querylib
