@@ -111,6 +111,11 @@ class Paths:
         return self.data_dir / "client.pem"
 
     @property
+    def client_previous_pem(self) -> Path:
+        """The client certificate replaced by the last renewal (see renew-crypto)."""
+        return self.data_dir / "client-previous.pem"
+
+    @property
     def rapi_pem(self) -> Path:
         return self.data_dir / "rapi.pem"
 

@@ -521,8 +521,63 @@ def build() -> argparse.ArgumentParser:
     )
     failover.set_defaults(func=cmd_master_failover)
 
+    redist = sub.add_parser("redist-conf", help="push config, ssconf and cluster files again")
+    base.add_submit_opts(redist)
+    redist.set_defaults(func=cmd_redist_conf)
+
+    renew = sub.add_parser("renew-crypto", help="renew certificates and keys")
+    renew.add_argument("--new-node-certificates", action="store_true")
+    renew.add_argument("--new-rapi-certificate", action="store_true")
+    renew.add_argument("--new-confd-hmac-key", action="store_true")
+    renew.add_argument("--new-cluster-domain-secret", action="store_true")
+    renew.add_argument("--new-cluster-certificate", action="store_true")
+    renew.add_argument("-f", "--force", action="store_true", help="don't ask for confirmation")
+    base.add_submit_opts(renew)
+    renew.set_defaults(func=cmd_renew_crypto)
+
     add_tag_commands(sub, "cluster", search=True)
     return p
+
+
+def cmd_redist_conf(opts: argparse.Namespace) -> int:
+    op = base.apply_common_op_opts({"OP_ID": "OP_CLUSTER_REDIST_CONF"}, opts)
+    return base.submit_or_wait([op], opts)
+
+
+def cmd_renew_crypto(opts: argparse.Namespace) -> int:
+    from ganeti import tls
+
+    if opts.new_cluster_certificate:
+        raise base.UsageError(
+            "--new-cluster-certificate is not supported yet: every node would need the new "
+            "cluster certificate at the same moment; renew node certificates instead"
+        )
+    if not (
+        opts.new_node_certificates
+        or opts.new_rapi_certificate
+        or opts.new_confd_hmac_key
+        or opts.new_cluster_domain_secret
+    ):
+        raise base.UsageError("nothing to renew; see gnt-cluster renew-crypto --help")
+    paths = base.paths_from_env()
+    ops: list[dict[str, Any]] = []
+    if opts.new_rapi_certificate or opts.new_confd_hmac_key or opts.new_cluster_domain_secret:
+        # Written here on the master, then distributed by redist-conf.
+        if opts.new_rapi_certificate:
+            name = paths.ssconf("cluster_name").read_text().strip()
+            ip = paths.ssconf("master_ip").read_text().strip()
+            tls.create_server_certificate([name, ip]).save(paths.rapi_pem, 0o400)
+            print("New RAPI certificate written; restart ganeti-rapi to use it")
+        if opts.new_confd_hmac_key:
+            tls.write_secret_file(paths.hmac_key, tls.generate_hmac_key(), 0o400)
+            print("New confd HMAC key written")
+        if opts.new_cluster_domain_secret:
+            tls.write_secret_file(paths.cluster_domain_secret, tls.generate_hmac_key(), 0o400)
+            print("New cluster domain secret written")
+        ops.append({"OP_ID": "OP_CLUSTER_REDIST_CONF"})
+    if opts.new_node_certificates:
+        ops.insert(0, {"OP_ID": "OP_CLUSTER_RENEW_CRYPTO", "node_certificates": True})
+    return base.submit_or_wait([base.apply_common_op_opts(op, opts) for op in ops], opts)
 
 
 def cmd_master_failover(opts: argparse.Namespace) -> int:

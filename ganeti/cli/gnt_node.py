@@ -6,6 +6,7 @@ import argparse
 from typing import Any
 
 from ganeti.cli import base
+from ganeti.cli.tags import add_tag_commands
 
 DEFAULT_FIELDS = ["name", "dtotal", "dfree", "mtotal", "mnode", "mfree", "pinst_cnt", "sinst_cnt"]
 INFO_FIELDS = [
@@ -199,6 +200,8 @@ def build() -> argparse.ArgumentParser:
     mod.add_argument("--force", action="store_true", help="allow too few master candidates")
     base.add_submit_opts(mod)
     mod.set_defaults(func=cmd_modify)
+
+    add_tag_commands(sub, "node")
     return p
 
 

@@ -54,6 +54,9 @@ class MasterHooks:
     # An RPC client presenting the cluster certificate as its client certificate: the
     # only identity a node that has not joined yet accepts (node add).
     bootstrap_rpc: IRpcClient | None = None
+    # An RPC client presenting the master's previous client certificate (after a
+    # renewal, nodes that were down still know only that one).
+    previous_rpc: IRpcClient | None = None
     # Apply a new ``max_running_jobs`` to the job queue at once.
     set_max_running_jobs: Callable[[int], None] | None = None
     # Replace the master's own RPC client certificate (renew-crypto).

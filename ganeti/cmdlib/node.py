@@ -140,10 +140,14 @@ class LUNodeAdd(LogicalUnit):
     async def _call(self, name: str, procedure: str, args: list[Any]) -> Any:
         """Call the joining node: as a candidate if it knows us, else as the cluster."""
         target = self.ctx.rpc.target_for(name, self.primary_ip)
+        hooks = self.ctx.hooks
         result = await self.ctx.rpc.call_one(target, procedure, args)
-        if not result.ok and "HTTP 403" in (result.fail_msg or ""):
-            assert self.ctx.hooks.bootstrap_rpc is not None
-            result = await self.ctx.hooks.bootstrap_rpc.call_one(target, procedure, args)
+        # A node that missed a certificate renewal knows our previous certificate; a
+        # node that has not joined knows only the cluster certificate.
+        for fallback in (hooks.previous_rpc, hooks.bootstrap_rpc):
+            if result.ok or fallback is None or "HTTP 403" not in (result.fail_msg or ""):
+                break
+            result = await fallback.call_one(target, procedure, args)
         return _check_result(result, procedure)
 
     async def exec(self, feedback: Feedback) -> Any:
@@ -386,3 +390,114 @@ class LUNodeSetParams(LogicalUnit):
                 result.append(["master_candidate", True])
         await self.cfg.flush()
         return result
+
+
+async def upload_to(lu: LogicalUnit, nodes: list[str], path: Any, mode: int) -> list[str]:
+    """Upload a local file to ``nodes``; returns the names that failed."""
+    paths = lu.ctx.paths
+    args = [paths.virtual_path(path), compress(path.read_bytes()), mode, None, None, None, None]
+    results = await lu.ctx.rpc.call(nodes, "upload_file", args)
+    return sorted(n for n, r in results.items() if not r.ok)
+
+
+@register
+class LUClusterRedistConf(LogicalUnit):
+    """Push the cluster's files, config and ssconf to every node again."""
+
+    OP_ID = "OP_CLUSTER_REDIST_CONF"
+    REQ_BGL = False
+
+    def expand_names(self) -> None:
+        self.needed_locks[LEVEL_NODE] = ALL_SET
+        self.share_locks[LEVEL_NODE] = True
+
+    async def exec(self, feedback: Feedback) -> Any:
+        cfg = self.cfg.config
+        master = cfg.cluster.master_node
+        online = sorted(n.name for n in cfg.nodes.values() if not n.offline and n.uuid != master)
+        candidates = sorted(
+            n.name
+            for n in cfg.nodes.values()
+            if not n.offline and n.master_candidate and n.uuid != master
+        )
+        paths = self.ctx.paths
+        failed: set[str] = set()
+        for attr in (*JOIN_FILES, "rapi_users"):
+            path = getattr(paths, attr)
+            if path.exists() and online:
+                failed.update(await upload_to(self, online, path, 0o400))
+        if candidates:
+            failed.update(await upload_to(self, candidates, paths.config_data, 0o640))
+        all_online = sorted(n.name for n in cfg.nodes.values() if not n.offline)
+        results = await self.ctx.rpc.call(all_online, "write_ssconf_files", [ssconf_values(cfg)])
+        failed.update(n for n, r in results.items() if not r.ok)
+        for name in sorted(failed):
+            feedback(f"Warning: could not update {name}")
+        return None
+
+
+@register
+class LUClusterRenewCrypto(LogicalUnit):
+    """New client certificates for every reachable node, without losing contact.
+
+    Nodes first accept both the old and the new certificate digests (ssconf pushed
+    with the union), then the master switches to its new certificate, then the final
+    list replaces the union.  Unreachable nodes keep their old certificate (a warning
+    says so); re-adding them later gives them a new one.
+    """
+
+    OP_ID = "OP_CLUSTER_RENEW_CRYPTO"
+    REQ_BGL = True
+
+    def expand_names(self) -> None:
+        self.needed_locks[LEVEL_NODE] = ALL_SET
+
+    def check_prereq(self) -> None:
+        if self.op.renew_ssh_keys:
+            raise errors.OpPrereqError(
+                "this cluster manages no SSH keys; nothing to renew", errors.ECODE_INVAL
+            )
+
+    async def exec(self, feedback: Feedback) -> Any:
+        if not self.op.node_certificates:
+            return None
+        cfg = self.cfg.config
+        rpc = self.ctx.rpc
+        online = [n for n in cfg.nodes.values() if not n.offline]
+        master_uuid = cfg.cluster.master_node
+        new_digests: dict[str, str] = {}
+        for node in sorted(online, key=lambda n: (n.uuid == master_uuid, n.name)):
+            req = [["ssl", "create", {"node_name": node.name, "node_uuid": node.uuid}]]
+            res = await rpc.call_one(node.name, "node_crypto_tokens", [req])
+            if res.ok:
+                new_digests[node.uuid] = str(res.payload[0][1])
+                feedback(f"New client certificate for {node.name}")
+            else:
+                feedback(f"Warning: {node.name} keeps its old certificate: {res.fail_msg}")
+        if master_uuid not in new_digests:
+            raise errors.OpExecError("the master's own certificate could not be renewed")
+        old = dict(cfg.cluster.candidate_certs)
+        final: dict[str, str] = {
+            uuid: new_digests.get(uuid) or digest
+            for uuid, digest in old.items()
+            if uuid in cfg.nodes
+        }
+        union = "".join(
+            f"{uuid}={digest}\n"
+            for uuid, digest in sorted({**{k + "-old": v for k, v in old.items()}, **final}.items())
+        )
+        values = dict(ssconf_values(cfg))
+        values["master_candidates_certs"] = union
+        names = sorted(n.name for n in online)
+        results = await rpc.call(names, "write_ssconf_files", [values])
+        for name, r in sorted(results.items()):
+            if not r.ok:
+                feedback(f"Warning: {name} did not get the transition list: {r.fail_msg}")
+        if self.ctx.hooks.reload_client_certificate is not None:
+            self.ctx.hooks.reload_client_certificate()
+        cluster = self.cfg.get_cluster().copy()
+        cluster.candidate_certs = final
+        self.cfg.update(cluster)
+        await self.cfg.flush()
+        feedback(f"Renewed {len(new_digests)} of {len(online)} node certificates")
+        return None

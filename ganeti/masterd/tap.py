@@ -204,9 +204,24 @@ def build_service(options: Options, reactor: Any) -> MasterService:
     )
     bootstrap_rpc = RpcClient(reactor, bootstrap_http, resolver)
 
+    previous_rpc = RpcClient(reactor, bootstrap_http, resolver)
+
+    def load_previous() -> None:
+        if paths.client_previous_pem.exists():
+            old = tls.KeyPair.load(paths.client_previous_pem)
+            previous_rpc.set_http(
+                make_http_client(
+                    reactor, tls.client_context_factory(old, ca.cert), persistent=False
+                )
+            )
+
+    load_previous()
+
     def reload_client_certificate() -> None:
         renewed = tls.KeyPair.load(paths.client_pem)
         rpc.set_http(make_http_client(reactor, tls.client_context_factory(renewed, ca.cert)))
+        load_previous()
+        hooks.previous_rpc = previous_rpc
 
     locks = locking.LockManager(reactor)
     queue_holder: list[JobQueue] = []
@@ -224,6 +239,7 @@ def build_service(options: Options, reactor: Any) -> MasterService:
 
     hooks = MasterHooks(
         bootstrap_rpc=bootstrap_rpc,
+        previous_rpc=previous_rpc if paths.client_previous_pem.exists() else None,
         set_max_running_jobs=set_max_running_jobs,
         reload_client_certificate=reload_client_certificate,
         cluster_destroyed=cluster_destroyed,

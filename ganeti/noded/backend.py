@@ -208,6 +208,9 @@ class NodeBackend:
                     pair = tls.create_node_certificate(ca, name, node_uuid)
                 except (errors.CertificateError, ValueError) as exc:
                     raise HandlerError(f"cannot create the node certificate: {exc}") from None
+                if self.paths.client_pem.exists():
+                    # Kept so the master can still reach nodes that missed the renewal.
+                    os.replace(self.paths.client_pem, self.paths.client_previous_pem)
                 pair.save(self.paths.client_pem, 0o400)
                 write_file_atomic(node_name_file(self.paths), f"{name}\n".encode(), mode=0o644)
             else:

@@ -201,3 +201,31 @@ class MembershipTests(TestCase):
         self.assertTrue(
             "is not the master" in log or "majority of master votes" in log, log[-2000:]
         )
+
+    def test_renew_crypto_with_a_node_down(self) -> None:
+        master, node2, node3 = self.nodes
+        self.add_all()
+        self.wait_replicated(["node2.test", "node3.test"])
+        digest_before = node2.paths.client_pem.read_bytes()
+        assert node3.pid is not None
+        os.kill(node3.pid, signal.SIGKILL)
+        os.waitpid(node3.pid, 0)
+        out = self.gnt(
+            master,
+            "gnt-cluster",
+            "renew-crypto",
+            "--new-node-certificates",
+            "--new-confd-hmac-key",
+            "-f",
+        )
+        self.assertIn("node3.test keeps its old certificate", out)
+        self.assertNotEqual(node2.paths.client_pem.read_bytes(), digest_before)
+        self.assertEqual(node2.paths.hmac_key.read_bytes(), master.paths.hmac_key.read_bytes())
+        # The master still reaches the renewed nodes with its new certificate.
+        self.gnt(master, "gnt-debug", "delay", "--no-master", "-n", "node2.test", "0")
+        # The node that was down comes back and is re-added.
+        devcluster.start_noded(node3, sys.executable)
+        devcluster.wait_listening([node3])
+        self.gnt(master, "gnt-node", "add", "--readd", "node3.test")
+        self.gnt(master, "gnt-debug", "delay", "--no-master", "-n", "node3.test", "0")
+        self.wait_replicated(["node2.test", "node3.test"])
