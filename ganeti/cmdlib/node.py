@@ -145,9 +145,10 @@ class LUNodeAdd(LogicalUnit):
         # A node that missed a certificate renewal knows our previous certificate; a
         # node that has not joined knows only the cluster certificate.
         for fallback in (hooks.previous_rpc, hooks.bootstrap_rpc):
-            if result.ok or fallback is None or "HTTP 403" not in (result.fail_msg or ""):
+            if result.ok or "HTTP 403" not in (result.fail_msg or ""):
                 break
-            result = await fallback.call_one(target, procedure, args)
+            if fallback is not None:
+                result = await fallback.call_one(target, procedure, args)
         return _check_result(result, procedure)
 
     async def exec(self, feedback: Feedback) -> Any:
