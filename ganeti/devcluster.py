@@ -154,7 +154,9 @@ def wait_socket(path: Path, pid: int, timeout: float = 30.0) -> None:
         time.sleep(0.05)
 
 
-def noded_command(node: DevNode, python: str = sys.executable) -> list[str]:
+def noded_command(
+    node: DevNode, python: str = sys.executable, extra: tuple[str, ...] = ()
+) -> list[str]:
     return [
         python,
         "-m",
@@ -163,16 +165,22 @@ def noded_command(node: DevNode, python: str = sys.executable) -> list[str]:
         str(node.root),
         "--listen",
         f"ssl:{node.port}:interface={node.address}",
+        *extra,
     ]
 
 
-def start_noded(node: DevNode, python: str = sys.executable, detach: bool = False) -> int:
+def start_noded(
+    node: DevNode,
+    python: str = sys.executable,
+    detach: bool = False,
+    extra: tuple[str, ...] = (),
+) -> int:
     """Start a node daemon; its output goes to the node's log dir. Returns the pid."""
     log_path = node.paths.daemon_log("node-daemon")
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "ab") as log:
         proc = subprocess.Popen(
-            noded_command(node, python),
+            noded_command(node, python, extra),
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,

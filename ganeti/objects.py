@@ -693,6 +693,9 @@ class Cluster(ConfigObject):
     candidate_pool_size: int = constants.DEFAULT_CANDIDATE_POOL_SIZE
     candidate_certs: dict[str, str] = attrs.field(factory=dict)
     max_running_jobs: int = constants.DEFAULT_MAX_RUNNING_JOBS
+    # Beyond Ganeti: seconds the master may be unreachable before a candidate takes
+    # over automatically (with a majority of nodes agreeing); 0 disables it.
+    auto_failover_timeout: float | None = None
     max_tracked_jobs: int = constants.DEFAULT_MAX_TRACKED_JOBS
     modify_etc_hosts: bool = True
     modify_ssh_setup: bool = True

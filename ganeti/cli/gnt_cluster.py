@@ -304,6 +304,7 @@ def modify_op(opts: argparse.Namespace) -> dict[str, Any]:
         "candidate_pool_size",
         "max_running_jobs",
         "max_tracked_jobs",
+        "auto_failover_timeout",
         "mac_prefix",
         "file_storage_dir",
         "shared_file_storage_dir",
@@ -403,6 +404,13 @@ def _add_modify_opts(p: argparse.ArgumentParser) -> None:
     a("--candidate-pool-size", type=int, default=None, help="number of master candidates")
     a("--max-running-jobs", type=int, default=None, help="jobs running at the same time")
     a("--max-tracked-jobs", type=int, default=None, help="jobs tracked in memory")
+    a(
+        "--auto-failover-timeout",
+        type=float,
+        default=None,
+        help="seconds the master may be unreachable before a candidate takes over "
+        "automatically (a majority of nodes must agree); 0 disables (the default)",
+    )
     a("--enabled-hypervisors", default=None, help="comma-separated, the first is the default")
     a("-H", "--hypervisor-parameters", action="append", default=[], metavar="HV:PARAMS")
     a("-B", "--backend-parameters", default=None, metavar="PARAMS")

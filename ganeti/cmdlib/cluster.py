@@ -790,6 +790,7 @@ class LUClusterSetParams(LogicalUnit):
             "candidate_pool_size",
             "max_running_jobs",
             "max_tracked_jobs",
+            "auto_failover_timeout",
             "master_netmask",
             "maintain_node_health",
             "prealloc_wipe_disks",

@@ -82,6 +82,7 @@ class NodeBackend:
             "node_config_serial": self.node_config_serial,
             "node_stop_master": self.node_stop_master,
             "node_start_master_daemons": self.node_start_master_daemons,
+            "node_master_reachable": self.node_master_reachable,
         }
 
     # --- node and cluster -----------------------------------------------------------
@@ -247,6 +248,14 @@ class NodeBackend:
             return False
         os.kill(pid, signal.SIGTERM)
         return True
+
+    async def node_master_reachable(self) -> bool:
+        """Whether this node can reach the master's node daemon (automatic failover)."""
+        from ganeti.masterd.failover import make_rpc
+        from ganeti.noded.autofailover import master_reachable
+
+        port = self.noded_port or constants.DEFAULT_NODED_PORT
+        return await master_reachable(self.paths, make_rpc(self.paths, self.clock, port), port)
 
     def node_start_master_daemons(self, no_voting: Any) -> int:
         """Start the master daemon on this node; returns its pid."""

@@ -17,7 +17,9 @@ from twisted.web import server
 
 from ganeti import constants, errors, tls
 from ganeti.endpoints import tls_server_endpoint
+from ganeti.masterd.failover import make_rpc
 from ganeti.noded.auth import CandidateCertCheck
+from ganeti.noded.autofailover import AutoFailoverService
 from ganeti.noded.backend import NodeBackend
 from ganeti.paths import Paths, default_root
 from ganeti.rpc.server import NodeRpcResource
@@ -43,10 +45,20 @@ class Options(usage.Options):
             "Endpoint to listen on, e.g. ssl:1811:interface=192.0.2.10 or "
             "systemd:domain=INET:index=0.",
         ],
+        [
+            "failover-check-interval",
+            None,
+            "5",
+            "Seconds between checks of the master (automatic failover, if enabled).",
+        ],
     ]
 
     def postOptions(self) -> None:
         self["root"] = self["root"] or str(default_root())
+        try:
+            self["failover-check-interval"] = float(self["failover-check-interval"])
+        except ValueError:
+            raise usage.UsageError("--failover-check-interval must be a number") from None
 
 
 def build_service(options: Options, reactor: Any) -> service.MultiService:
@@ -70,6 +82,14 @@ def build_service(options: Options, reactor: Any) -> service.MultiService:
     endpoint = tls_server_endpoint(reactor, options["listen"], context)
     top = service.MultiService()
     top.setName(TAPNAME)
+    port = port_of(options["listen"]) or constants.DEFAULT_NODED_PORT
+    AutoFailoverService(
+        paths,
+        reactor,
+        lambda: make_rpc(paths, reactor, port),
+        port,
+        interval=options["failover-check-interval"],
+    ).setServiceParent(top)
     listener = StreamServerEndpointService(endpoint, site)
     # Failing to listen (port in use) must stop the daemon, not leave it idle.
     listener._raiseSynchronously = True

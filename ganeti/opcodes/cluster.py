@@ -89,6 +89,7 @@ OpClusterSetParams = opcode(
     opt("diskparams", t.DICT_OF_DICTS),
     opt("candidate_pool_size", t.POSITIVE_INT),
     opt("max_running_jobs", t.POSITIVE_INT),
+    opt("auto_failover_timeout", t.NON_NEG_NUMBER),
     opt("max_tracked_jobs", t.POSITIVE_INT),
     opt("uid_pool", _UID_RANGES),
     opt("add_uids", _UID_RANGES),

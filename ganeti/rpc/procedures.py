@@ -53,6 +53,8 @@ _TABLE: tuple[Procedure, ...] = (
     Procedure("node_crypto_tokens", ("requests",), _S),
     # Not in Ganeti: the serial of a node's config replica, compared at failover.
     Procedure("node_config_serial", (), _U),
+    # Not in Ganeti: can this node reach the master (automatic failover majority)?
+    Procedure("node_master_reachable", (), _U),
     Procedure("node_powercycle", ("hypervisor", "hvparams"), _N, offline_ok=True),
     Procedure("node_start_master_daemons", ("no_voting",), _F),
     Procedure("node_stop_master", (), _F),

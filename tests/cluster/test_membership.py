@@ -20,7 +20,9 @@ NODES = [("node1.test", "127.0.1.1"), ("node2.test", "127.0.1.2"), ("node3.test"
 BIN = Path(sys.executable).parent
 
 
-class MembershipTests(TestCase):
+class ClusterBase(TestCase):
+    """Three prepared nodes with node daemons; node1 is master. Helpers for the tests."""
+
     timeout = 300
 
     def setUp(self) -> None:
@@ -87,6 +89,8 @@ class MembershipTests(TestCase):
             self.assertLess(time.monotonic(), deadline, f"not replicated: {names} {same}")
             time.sleep(0.2)
 
+
+class MembershipTests(ClusterBase):
     def test_join_roles_and_replication(self) -> None:
         master, node2, node3 = self.nodes
         self.add_all()
@@ -229,3 +233,61 @@ class MembershipTests(TestCase):
         self.gnt(master, "gnt-node", "add", "--readd", "node3.test")
         self.gnt(master, "gnt-debug", "delay", "--no-master", "-n", "node3.test", "0")
         self.wait_replicated(["node2.test", "node3.test"])
+
+
+class AutoFailoverTests(ClusterBase):
+    """Opt-in automatic failover: the master's machine dies, a candidate takes over."""
+
+    def setUp(self) -> None:
+        self.base = Path(tempfile.mkdtemp(prefix="gnt-", dir="/tmp"))
+        self.addCleanup(shutil.rmtree, self.base, True)
+        self.port = devcluster.free_port("127.0.1.1")
+        self.nodes = devcluster.prepare(self.base, NODES, self.port, "cluster.test")
+        self.by_name = {n.name: n for n in self.nodes}
+        for node in self.nodes:
+            devcluster.start_noded(node, sys.executable, extra=("--failover-check-interval", "0.5"))
+            self.addCleanup(devcluster.stop_noded, node)
+        devcluster.wait_listening(self.nodes)
+        self.addCleanup(self._stop_masters)
+        self.start_master(self.nodes[0], "--replication-retry", "1")
+
+    def test_candidate_takes_over_when_master_dies(self) -> None:
+        master, node2, node3 = self.nodes
+        self.add_all()
+        self.gnt(master, "gnt-cluster", "modify", "--auto-failover-timeout", "3")
+        self.wait_replicated(["node2.test", "node3.test"])
+        # The master's machine dies: its node daemon and master daemon are gone.
+        assert master.pid is not None
+        self._stop_masters()
+        os.kill(master.pid, signal.SIGKILL)
+        os.waitpid(master.pid, 0)
+        deadline = time.monotonic() + 90
+        while True:
+            names = {
+                n.name: n.paths.ssconf("master_node").read_text().strip() for n in (node2, node3)
+            }
+            if names == {"node2.test": "node2.test", "node3.test": "node2.test"}:
+                break
+            self.assertLess(time.monotonic(), deadline, f"no takeover: {names}")
+            time.sleep(0.5)
+        # node2 (newest config, first name) is master and serves LUXI; node3 did nothing.
+        deadline = time.monotonic() + 60
+        while not node2.paths.luxi_socket.exists():
+            self.assertLess(time.monotonic(), deadline, "no master daemon on node2")
+            time.sleep(0.2)
+        roles = self.roles(node2)
+        self.assertEqual(roles["node2.test"], "M")
+        self.assertFalse(node3.paths.masterd_pid.exists())
+
+    def test_no_takeover_without_opt_in(self) -> None:
+        master, node2, _ = self.nodes
+        self.add_all()
+        self.wait_replicated(["node2.test", "node3.test"])
+        assert master.pid is not None
+        os.kill(master.pid, signal.SIGSTOP)
+        try:
+            time.sleep(5)  # several check intervals with the master unreachable
+            self.assertEqual(node2.paths.ssconf("master_node").read_text().strip(), "node1.test")
+            self.assertFalse(node2.paths.masterd_pid.exists())
+        finally:
+            os.kill(master.pid, signal.SIGCONT)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from twisted.application.service import IServiceMaker
-from twisted.internet.testing import MemoryReactor
+from twisted.internet.testing import MemoryReactor, MemoryReactorClock
 from twisted.plugin import getPlugins
 from twisted.trial.unittest import SynchronousTestCase
 
@@ -23,7 +23,7 @@ class TapTests(SynchronousTestCase):
         tls.create_cluster_certificate("c.test").save(paths.server_pem)
         opts = tap.Options()
         opts.parseOptions(["--root", root, "--listen", "ssl:1811:interface=127.0.1.1"])
-        reactor = MemoryReactor()
+        reactor = MemoryReactorClock()
         svc = tap.build_service(opts, reactor)
         svc.startService()
         self.addCleanup(svc.stopService)
