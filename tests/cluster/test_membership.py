@@ -40,7 +40,12 @@ class ClusterBase(TestCase):
 
     def start_master(self, node: devcluster.DevNode, *extra: str) -> int:
         pid = devcluster.start_masterd(node, sys.executable, extra=extra)
-        devcluster.wait_socket(node.paths.luxi_socket, pid)
+        try:
+            devcluster.wait_socket(node.paths.luxi_socket, pid)
+        except (RuntimeError, TimeoutError) as exc:
+            log = node.paths.daemon_log("master-daemon")
+            tail = log.read_text()[-3000:] if log.exists() else "(no log)"
+            self.fail(f"{exc}\n{tail}")
         return pid
 
     def _stop_masters(self) -> None:
