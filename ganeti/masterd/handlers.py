@@ -17,7 +17,12 @@ from ganeti.fileutils import write_file_atomic
 from ganeti.jobs.queue import JobQueue
 from ganeti.locking import LockManager
 from ganeti.luxi import protocol as L
-from ganeti.masterd.live import LIVE_NODE_FIELDS, gather_node_live
+from ganeti.masterd.live import (
+    LIVE_INSTANCE_FIELDS,
+    LIVE_NODE_FIELDS,
+    gather_instance_live,
+    gather_node_live,
+)
 from ganeti.paths import Paths
 from ganeti.rpc.client import IRpcClient
 
@@ -147,9 +152,15 @@ class MasterHandlers:
         node_live = None
         if what == "node" and LIVE_NODE_FIELDS.intersection(fields):
             node_live = await gather_node_live(self.config, self.rpc)
+        instance_live = None
+        failed_nodes: frozenset[str] = frozenset()
+        if what == "instance" and LIVE_INSTANCE_FIELDS.intersection(fields):
+            instance_live, failed_nodes = await gather_instance_live(self.config, self.rpc)
         return query.QueryContext(
             config=self.config.config,
             node_live=node_live,
+            instance_live=instance_live,
+            failed_nodes=failed_nodes,  # type: ignore[arg-type]  # attrs converter
             jobs=self._jobs_source,
             locks=self.locks,
             drain_flag=self.queue.is_drained(),

@@ -49,3 +49,33 @@ async def gather_node_live(config: ConfigWriter, rpc: IRpcClient) -> dict[str, d
             )
         live[name] = entry
     return live
+
+
+# Instance fields that need the hypervisors' view (``all_instances_info``).
+LIVE_INSTANCE_FIELDS = frozenset({"oper_state", "oper_ram", "oper_vcpus", "status"})
+
+
+async def gather_instance_live(
+    config: ConfigWriter, rpc: IRpcClient
+) -> tuple[dict[str, dict[str, Any]], frozenset[str]]:
+    """Running instances by name (with the node they run on) and the nodes that failed.
+
+    One ``all_instances_info`` fan-out to the online vm_capable nodes."""
+    cluster = config.get_cluster()
+    nodes = [n.name for n in config.get_nodes() if not n.offline and n.vm_capable]
+    if not nodes:
+        return {}, frozenset()
+    hvs = list(cluster.enabled_hypervisors) or [constants.HT_FAKE]
+    all_hvparams = {hv: cluster.hvparams.get(hv, {}) for hv in hvs}
+    results = await rpc.call(nodes, "all_instances_info", [hvs, all_hvparams])
+    live: dict[str, dict[str, Any]] = {}
+    failed: set[str] = set()
+    for name, res in results.items():
+        if not res.ok or not isinstance(res.payload, dict):
+            failed.add(name)
+            continue
+        for inst_name, data in res.payload.items():
+            entry = dict(data) if isinstance(data, dict) else {}
+            entry["node"] = name
+            live[inst_name] = entry
+    return live, frozenset(failed)
