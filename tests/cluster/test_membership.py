@@ -296,3 +296,50 @@ class AutoFailoverTests(ClusterBase):
             self.assertFalse(node2.paths.masterd_pid.exists())
         finally:
             os.kill(master.pid, signal.SIGCONT)
+
+
+NODES5 = [(f"node{i}.test", f"127.0.1.{i}") for i in range(1, 6)]
+
+
+class FiveNodeTests(ClusterBase):
+    """A candidate pool smaller than the cluster: regular nodes get ssconf, not config."""
+
+    def setUp(self) -> None:
+        self.base = Path(tempfile.mkdtemp(prefix="gnt-", dir="/tmp"))
+        self.addCleanup(shutil.rmtree, self.base, True)
+        self.port = devcluster.free_port("127.0.1.1")
+        self.nodes = devcluster.prepare(self.base, NODES5, self.port, "cluster.test")
+        self.by_name = {n.name: n for n in self.nodes}
+        for node in self.nodes:
+            devcluster.start_noded(node, sys.executable)
+            self.addCleanup(devcluster.stop_noded, node)
+        devcluster.wait_listening(self.nodes)
+        self.addCleanup(self._stop_masters)
+        self.start_master(self.nodes[0], "--replication-retry", "1")
+
+    def test_pool_of_three(self) -> None:
+        master = self.nodes[0]
+        self.gnt(master, "gnt-cluster", "modify", "--candidate-pool-size", "3")
+        self.add_all()
+        roles = self.roles(master)
+        self.assertEqual(sorted(roles.values()), ["C", "C", "M", "R", "R"], roles)
+        candidates = [n for n, r in roles.items() if r == "C"]
+        regular = [n for n, r in roles.items() if r == "R"]
+        self.wait_replicated(candidates)
+        for name in regular:
+            node = self.by_name[name]
+            self.assertFalse(node.paths.config_data.exists(), name)
+            self.assertEqual(
+                node.paths.ssconf("node_list").read_bytes(),
+                master.paths.ssconf("node_list").read_bytes(),
+            )
+        # Removing a candidate promotes a regular node to keep the pool at three.
+        self.gnt(master, "gnt-node", "remove", candidates[0])
+        roles = self.roles(master)
+        self.assertEqual(sorted(roles.values()), ["C", "C", "M", "R"], roles)
+        promoted = [n for n, r in roles.items() if r == "C" and n not in candidates]
+        self.assertEqual(len(promoted), 1)
+        self.wait_replicated([n for n, r in roles.items() if r == "C"])
+        # A bigger pool promotes the rest at once.
+        self.gnt(master, "gnt-cluster", "modify", "--candidate-pool-size", "10")
+        self.assertEqual(sorted(self.roles(master).values()), ["C", "C", "C", "M"])
