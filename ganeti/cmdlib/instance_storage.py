@@ -170,14 +170,18 @@ class LUInstanceRecreateDisks(InstanceLU):
             raise bad(f"instance {inst.name} is running", errors.ECODE_STATE)
         disks = self.disks
         if self.new_nodes:
+            # The config checks that disks live on the primary node: take the disks out,
+            # move the instance, put them back on the new node.
             target = self.new_nodes[0]
-            new_inst = inst.copy()
+            for disk in disks:
+                cfg.remove_instance_disk(inst.uuid, disk.uuid)
+            new_inst = self.inst.copy()
             new_inst.primary_node = target
             cfg.update(new_inst)
             for disk in disks:
                 moved = disk.copy()
                 moved.nodes = [target]
-                cfg.update(moved)
+                cfg.add_instance_disk(inst.uuid, moved)
             disks = self.disks
         for idx in sorted(self.changes):
             disk = disks[idx]
