@@ -17,6 +17,7 @@ from ganeti import devcluster
 from ganeti.config.store import load_config
 
 NODES = [("node1.test", "127.0.1.1"), ("node2.test", "127.0.1.2"), ("node3.test", "127.0.1.3")]
+NODES5 = [(f"node{i}.test", f"127.0.1.{i}") for i in range(1, 6)]
 BIN = Path(sys.executable).parent
 
 
@@ -25,14 +26,17 @@ class ClusterBase(TestCase):
 
     timeout = 300
 
+    NODES = NODES
+    NODED_EXTRA: tuple[str, ...] = ()
+
     def setUp(self) -> None:
         self.base = Path(tempfile.mkdtemp(prefix="gnt-", dir="/tmp"))
         self.addCleanup(shutil.rmtree, self.base, True)
         self.port = devcluster.free_port("127.0.1.1")
-        self.nodes = devcluster.prepare(self.base, NODES, self.port, "cluster.test")
+        self.nodes = devcluster.prepare(self.base, self.NODES, self.port, "cluster.test")
         self.by_name = {n.name: n for n in self.nodes}
         for node in self.nodes:
-            devcluster.start_noded(node, sys.executable)
+            devcluster.start_noded(node, sys.executable, extra=self.NODED_EXTRA)
             self.addCleanup(devcluster.stop_noded, node)
         devcluster.wait_listening(self.nodes)
         self.addCleanup(self._stop_masters)
@@ -243,18 +247,7 @@ class MembershipTests(ClusterBase):
 class AutoFailoverTests(ClusterBase):
     """Opt-in automatic failover: the master's machine dies, a candidate takes over."""
 
-    def setUp(self) -> None:
-        self.base = Path(tempfile.mkdtemp(prefix="gnt-", dir="/tmp"))
-        self.addCleanup(shutil.rmtree, self.base, True)
-        self.port = devcluster.free_port("127.0.1.1")
-        self.nodes = devcluster.prepare(self.base, NODES, self.port, "cluster.test")
-        self.by_name = {n.name: n for n in self.nodes}
-        for node in self.nodes:
-            devcluster.start_noded(node, sys.executable, extra=("--failover-check-interval", "0.5"))
-            self.addCleanup(devcluster.stop_noded, node)
-        devcluster.wait_listening(self.nodes)
-        self.addCleanup(self._stop_masters)
-        self.start_master(self.nodes[0], "--replication-retry", "1")
+    NODED_EXTRA = ("--failover-check-interval", "0.5")
 
     def test_candidate_takes_over_when_master_dies(self) -> None:
         master, node2, node3 = self.nodes
@@ -298,24 +291,10 @@ class AutoFailoverTests(ClusterBase):
             os.kill(master.pid, signal.SIGCONT)
 
 
-NODES5 = [(f"node{i}.test", f"127.0.1.{i}") for i in range(1, 6)]
-
-
 class FiveNodeTests(ClusterBase):
     """A candidate pool smaller than the cluster: regular nodes get ssconf, not config."""
 
-    def setUp(self) -> None:
-        self.base = Path(tempfile.mkdtemp(prefix="gnt-", dir="/tmp"))
-        self.addCleanup(shutil.rmtree, self.base, True)
-        self.port = devcluster.free_port("127.0.1.1")
-        self.nodes = devcluster.prepare(self.base, NODES5, self.port, "cluster.test")
-        self.by_name = {n.name: n for n in self.nodes}
-        for node in self.nodes:
-            devcluster.start_noded(node, sys.executable)
-            self.addCleanup(devcluster.stop_noded, node)
-        devcluster.wait_listening(self.nodes)
-        self.addCleanup(self._stop_masters)
-        self.start_master(self.nodes[0], "--replication-retry", "1")
+    NODES = NODES5
 
     def test_pool_of_three(self) -> None:
         master = self.nodes[0]
