@@ -331,6 +331,7 @@ class LUInstanceCreate(LogicalUnit):
                 feedback(f"WARNING: node {node.name} did not answer: skipped")
                 continue
             info = _parse_node_info(res.payload)
+            self.node_infos[node.name] = info
             violations = (
                 ()
                 if op.ignore_ipolicy
@@ -359,6 +360,7 @@ class LUInstanceCreate(LogicalUnit):
     async def exec(self, feedback: Feedback) -> Any:
         op = self.op
         cfg = self.cfg
+        self.node_infos: dict[str, dict[str, Any]] = {}
         if self.pnode_uuid is None:
             self.pnode_uuid = await self._allocate(feedback)
         pnode = cfg.get_node(self.pnode_uuid)
@@ -441,19 +443,30 @@ class LUInstanceCreate(LogicalUnit):
         res = await rpc.call_one(
             pnode.name,
             "os_validate",
-            [True, op.os_type, ["parameters"], self.filled_os, op.force_variant],
+            # The OS's verify script (a process) only runs when there are parameters.
+            [
+                True,
+                op.os_type,
+                ["parameters"] if self.filled_os else [],
+                self.filled_os,
+                op.force_variant,
+            ],
         )
         if not res.ok:
             raise bad(
                 f"OS {op.os_type!r} is not valid on node {pnode.name}: {res.fail_msg}",
                 errors.ECODE_INVAL,
             )
-        info = _parse_node_info(
-            rpc_payload(
-                await rpc.call_one(pnode.name, "node_info", _node_info_args(self, self.hypervisor)),
-                "node_info",
+        info = self.node_infos.get(pnode.name)
+        if info is None:
+            info = _parse_node_info(
+                rpc_payload(
+                    await rpc.call_one(
+                        pnode.name, "node_info", _node_info_args(self, self.hypervisor)
+                    ),
+                    "node_info",
+                )
             )
-        )
         if op.start:
             require_memory(info, int(self.filled_be[C.BE_MAXMEM]), pnode.name, "start the instance")
         need = sum(d["size"] for d in self.disk_specs)
