@@ -119,6 +119,7 @@ def start(base: Path) -> int:
         _save_state(base, state)
         devcluster.wait_socket(master.paths.luxi_socket, state["master_pid"], timeout=60)
         _join(master, nodes[1:])
+        _create_instances(master)
         for node, entry in zip(nodes, state["nodes"], strict=True):
             entry["uuid"] = node.uuid
             entry["confd_pid"] = confd_dev.start_confd(node, sys.executable, True, confd_port)
@@ -176,6 +177,28 @@ def _join(master: devcluster.DevNode, others: list[devcluster.DevNode]) -> None:
         time.sleep(0.1)
 
 
+DEMO_INSTANCES = [
+    ("demo1.instance", ["-t", "diskless", "-o", "noop", "-n", "node1.demo"]),
+    ("demo2.instance", ["-t", "file", "-o", "noop", "--disk", "0:size=1G"]),
+]
+
+
+def _create_instances(master: devcluster.DevNode) -> None:
+    """Two instances with the noop OS on the fake hypervisor, if not there yet."""
+    with LuxiClient(master.paths.luxi_socket) as client:
+        known = {row[0] for row in client.call("QueryInstances", [], ["name"])}
+    env = {**os.environ, "GANETI_ROOT": str(master.root)}
+    gnt_instance = str(Path(sys.executable).parent / "gnt-instance")
+    for name, args in DEMO_INSTANCES:
+        if name in known:
+            continue
+        proc = subprocess.run(
+            [gnt_instance, "add", *args, name], env=env, capture_output=True, text=True
+        )
+        if proc.returncode != 0:
+            raise RuntimeError(f"gnt-instance add {name} failed: {proc.stderr.strip()}")
+
+
 def _run(cmd: list[str], env: dict[str, str], shown: str) -> int:
     print(f"$ {shown}")
     sys.stdout.flush()
@@ -196,13 +219,22 @@ def show(base: Path) -> int:
     for cmd in (
         ["gnt-node", "list"],
         ["gnt-node", "list", "-o", "name,role,pip,master_candidate"],
+        ["gnt-instance", "list"],
         ["gnt-debug", "delay", "1"],
         ["gnt-job", "list"],
     ):
         rc |= _run([str(bindir / cmd[0]), *cmd[1:]], env, f"{prefix} {' '.join(cmd)}")
     servers = [f"--server={h}:{p}" for h, p in state["confd_addresses"]]
     rc |= _run(
-        [sys.executable, "-m", "ganeti.confd.cli", *servers, "query", "node-role-byname", "node2.demo"],
+        [
+            sys.executable,
+            "-m",
+            "ganeti.confd.cli",
+            *servers,
+            "query",
+            "node-role-byname",
+            "node2.demo",
+        ],
         env,
         f"{prefix} gnt-confd {' '.join(servers)} query node-role-byname node2.demo",
     )

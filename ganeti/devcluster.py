@@ -10,6 +10,7 @@ cluster membership exists.)
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -87,6 +88,8 @@ def prepare(
     by_name = {n.name: n.uuid for n in config.nodes.values()}
     for node in devnodes:
         node.uuid = by_name.get(node.name) or (uuids or {}).get(node.name) or node.uuid
+    for node in devnodes:
+        install_os_definitions(node.paths)
     values = ssconf_values(config)
     for node in devnodes[1:]:
         paths = node.paths
@@ -99,6 +102,19 @@ def prepare(
         paths.file_storage_paths.write_text(f"{storage}\n")
         write_ssconf_files(paths, values)
     return devnodes
+
+
+REPO_OS_DIR = Path(__file__).resolve().parent.parent / "etc" / "os"
+
+
+def install_os_definitions(paths: Paths, source: Path = REPO_OS_DIR) -> None:
+    """Copy the project's OS definitions (noop, image) into a node's OS search path."""
+    if not source.is_dir():
+        return
+    target = paths.os_search_path[0]
+    for os_dir in sorted(source.iterdir()):
+        if os_dir.is_dir() and not (target / os_dir.name).exists():
+            shutil.copytree(os_dir, target / os_dir.name)
 
 
 def masterd_command(
