@@ -146,33 +146,42 @@ def child_big(n_nodes: int, n_inst: int, time_limit: float) -> dict[str, Any]:
     nodes = np.arange(c.n_nodes)
     ini = sc.cluster_score(c, nodes)
     bal = Balancer(c, nodes, np.arange(c.n_instances), BalanceOptions())
-    incremental = bal.use_table()
     table_bytes = CandidateTable.estimate_bytes(bal)
     times: list[float] = []
     scores: list[float] = []
     t1 = time.perf_counter()
     deadline = t1 + time_limit
 
+    class TimeUp(Exception):
+        pass
+
     def on_step(no: int, st: Any) -> None:
         times.append(time.perf_counter() - t1)
         scores.append(st.score)
         print(json.dumps({"step": no, "t": round(times[-1], 2), "score": st.score}), flush=True)
         if time.perf_counter() > deadline:
-            bal.opts = BalanceOptions(max_length=no)
+            raise TimeUp
 
-    steps = bal.run(on_step, initial=ini)
+    finished = True
+    try:
+        bal.run(on_step, initial=ini)
+    except TimeUp:
+        finished = False
     wall = time.perf_counter() - t1
+    first = times[0] if times else None
+    rest = np.diff(times) if len(times) > 1 else np.zeros(0)
     return {
         "build_s": build,
         "wall_s": wall,
-        "moves": len(steps),
-        "finished": time.perf_counter() <= deadline,
-        "incremental_table": incremental,
+        "moves": len(times),
+        "finished": finished,
+        "first_step_s": first,
+        "later_steps_median_s": float(np.median(rest)) if len(rest) else None,
+        "search_mode": bal.mode(),
         "table_estimate_bytes": table_bytes,
         "initial_score": ini,
-        "final_score": steps[-1].score if steps else ini,
-        "step_times_s": [round(t, 3) for t in times[:20]],
-        "scores": scores[:20],
+        "final_score": scores[-1] if scores else ini,
+        "step_times_s": [round(t, 3) for t in times[:10]],
     }
 
 

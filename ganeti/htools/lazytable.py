@@ -52,7 +52,7 @@ from ganeti.htools.moves import Move, MoveType, simulate
 if TYPE_CHECKING:
     from ganeti.htools.balance import Balancer
 
-MARGIN = 1e-9  # absolute safety margin added to every bound
+MARGIN = 1e-8  # absolute safety margin added to every bound (>> rounding)
 _SD_IDX = np.flatnonzero(_SD)
 
 
