@@ -382,6 +382,42 @@ def cmd_recreate_disks(opts: argparse.Namespace) -> int:
     return base.submit_or_wait([base.apply_common_op_opts(op, opts)], opts)
 
 
+def cmd_migrate(opts: argparse.Namespace) -> int:
+    op: dict[str, Any] = {
+        "OP_ID": "OP_INSTANCE_MIGRATE",
+        "instance_name": opts.instance,
+        "cleanup": opts.cleanup,
+        "allow_failover": opts.allow_failover,
+        "ignore_ipolicy": opts.ignore_ipolicy,
+        "ignore_hvversions": opts.ignore_hvversions,
+        "allow_runtime_changes": not opts.no_runtime_changes,
+    }
+    if opts.non_live:
+        op["mode"] = "non-live"
+    elif opts.migration_mode:
+        op["mode"] = opts.migration_mode
+    if opts.node:
+        op["target_node"] = opts.node
+    if opts.iallocator:
+        op["iallocator"] = opts.iallocator
+    return base.submit_or_wait([base.apply_common_op_opts(op, opts)], opts)
+
+
+def cmd_failover(opts: argparse.Namespace) -> int:
+    op: dict[str, Any] = {
+        "OP_ID": "OP_INSTANCE_FAILOVER",
+        "instance_name": opts.instance,
+        "ignore_consistency": opts.ignore_consistency,
+        "shutdown_timeout": opts.shutdown_timeout,
+        "ignore_ipolicy": opts.ignore_ipolicy,
+    }
+    if opts.node:
+        op["target_node"] = opts.node
+    if opts.iallocator:
+        op["iallocator"] = opts.iallocator
+    return base.submit_or_wait([base.apply_common_op_opts(op, opts)], opts)
+
+
 def cmd_list(opts: argparse.Namespace) -> int:
     fields = base.select_fields(opts.output, DEFAULT_FIELDS)
     qfilter = base.parse_qfilter(opts.qfilter)
@@ -690,6 +726,36 @@ def build() -> argparse.ArgumentParser:
     rd.add_argument("-n", "--node", default=None, metavar="NODE", help="move the disks there")
     base.add_submit_opts(rd)
     rd.set_defaults(func=cmd_recreate_disks)
+
+    mg = sub.add_parser("migrate", help="move a running instance to another node (live)")
+    mg.add_argument("instance", metavar="INSTANCE")
+    mg.add_argument("-n", "--target-node", dest="node", default=None, metavar="NODE")
+    mg.add_argument("-I", "--iallocator", default=None, help="allocator choosing the target")
+    mg.add_argument("--cleanup", action="store_true", help="recover from a failed migration")
+    mg.add_argument("--non-live", action="store_true", help="pause the instance while moving")
+    mg.add_argument("--migration-mode", choices=["live", "non-live"], default=None)
+    mg.add_argument(
+        "--allow-failover", action="store_true", help="fail over if it cannot be migrated"
+    )
+    mg.add_argument("--no-runtime-changes", action="store_true", help="never balloon memory")
+    mg.add_argument("--ignore-ipolicy", action="store_true")
+    mg.add_argument("--ignore-hvversions", action="store_true")
+    mg.add_argument("-f", "--force", action="store_true", help="don't ask (never asks)")
+    base.add_submit_opts(mg)
+    mg.set_defaults(func=cmd_migrate)
+
+    fo = sub.add_parser("failover", help="stop an instance and start it on another node")
+    fo.add_argument("instance", metavar="INSTANCE")
+    fo.add_argument("-n", "--target-node", dest="node", default=None, metavar="NODE")
+    fo.add_argument("-I", "--iallocator", default=None, help="allocator choosing the target")
+    fo.add_argument(
+        "--ignore-consistency", action="store_true", help="proceed even if the primary is dead"
+    )
+    fo.add_argument("--shutdown-timeout", type=int, default=120)
+    fo.add_argument("--ignore-ipolicy", action="store_true")
+    fo.add_argument("-f", "--force", action="store_true", help="don't ask (never asks)")
+    base.add_submit_opts(fo)
+    fo.set_defaults(func=cmd_failover)
 
     info = sub.add_parser("info", help="show instance details")
     info.add_argument("instances", nargs="*", metavar="INSTANCE")
