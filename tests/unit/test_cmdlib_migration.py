@@ -20,6 +20,7 @@ class MigrationSim(NodeSim):
     shared: dict[str, int]
     status: dict[str, Any]
     live_flags: list[bool]
+    status_seq: list[dict[str, Any]]
 
     def _store(self, node: FakeNode, disk: Any) -> dict[str, int]:
         if not hasattr(self, "shared"):
@@ -67,6 +68,9 @@ class MigrationSim(NodeSim):
         self.live_flags = [*getattr(self, "live_flags", []), live]
 
     def p_instance_get_migration_status(self, node: FakeNode, inst: Any) -> Any:
+        queued = getattr(self, "status_seq", None)
+        if queued:
+            return queued.pop(0)
         return getattr(self, "status", None) or {"status": "completed"}
 
     def p_instance_finalize_migration_src(
@@ -213,6 +217,21 @@ class MigrateTests(MigrationCase):
         self.assertEqual(self.pnode(), "node2.test")
         self.assertNotIn("web1", self.node3.running)
         self.assertIn("web1", self.node2.running)
+
+    def test_polls_while_active(self) -> None:
+        self.make(C.DT_DISKLESS)
+        active = {"status": "active", "transferred_ram": 50, "total_ram": 100}
+        self.sim.status_seq = [dict(active) for _ in range(12)]
+        d = self.m.execute(self.migrate(target_node="node3.test"))
+        self.assertNoResult(d)
+        self.assertEqual(self.pnode(), "node2.test")
+        for _ in range(12):
+            self.m.clock.advance(1.0)
+        self.successResultOf(d)
+        self.assertEqual(self.pnode(), "node3.test")
+        polls = self.procs("node2.test").count("instance_get_migration_status")
+        self.assertEqual(polls, 13)
+        self.assertIn("* memory transfer progress: 50.0%", self.m.log)
 
     def test_target_checks(self) -> None:
         self.make()
