@@ -396,12 +396,14 @@ def try_alloc(
     cap_nodes: IArray | None = None,
     pairs_within: IArray | None = None,
     fixed_primary: int | None = None,
+    cap_include_offline: bool = False,
 ) -> AllocSolution:
     """Best placement of `spec` on the candidate nodes (or node pairs).
 
     `cand_nodes` are online candidate nodes; `score_nodes` the node list
     whose score decides; `cap_nodes` the node list for the global N+1 check
-    (None: no capacity check); `pairs_within` optional per-candidate group
+    (None: no capacity check; `cap_include_offline`: offline nodes of it
+    must be evacuable too); `pairs_within` optional per-candidate group
     id (pairs only within one group, for hspace).
     """
     fails = [0] * len(FAIL_NAMES)
@@ -448,7 +450,7 @@ def try_alloc(
             node = int(cand[okc[j]])
             if cap_nodes is not None:
                 new_c = place(c, spec, node, -1)
-                if not globally_redundant(new_c, cap_nodes):
+                if not globally_redundant(new_c, cap_nodes, cap_include_offline):
                     fails[Fail.N1] += 1
                     succ -= 1
                     continue
@@ -718,12 +720,16 @@ def _spec_of(c: Cluster, i: int) -> AllocSpec:
     )
 
 
-def globally_redundant(c: Cluster, nodes: IArray) -> bool:
-    """Every online node of `nodes` can be evacuated (the capacity check)."""
+def globally_redundant(c: Cluster, nodes: IArray, include_offline: bool = False) -> bool:
+    """Every online node of `nodes` can be evacuated (the capacity check).
+
+    With `include_offline` offline nodes of `nodes` must be evacuable too
+    (hspace's initial "bad group" check).
+    """
     u_mem = c.dyn[m.D_U_MEM]
     f_dsk = c.dyn[m.D_F_DSK]
     off = c.offline
-    node_set = [int(n) for n in nodes if not off[n]]
+    node_set = [int(n) for n in nodes if include_offline or not off[n]]
     if not node_set:
         return True
     for n in node_set:
@@ -732,6 +738,7 @@ def globally_redundant(c: Cluster, nodes: IArray) -> bool:
             continue
         umem = u_mem.copy()
         fdsk = f_dsk.copy()
+        fsp = c.dyn[m.D_F_SP].copy()
         grp = c.node_group[n]
         others = [int(x) for x in np.flatnonzero((c.node_group == grp) & ~off) if x != n]
         drbd = [int(i) for i in prim if c.i_mirror[i] == Mirror.INTERNAL and c.snode[i] >= 0]
@@ -755,14 +762,20 @@ def globally_redundant(c: Cluster, nodes: IArray) -> bool:
         for i in sorted(plain, key=lambda x: (-c.i_mem[x], x)):
             need = c.i_mem[i] if c.i_uses_mem[i] else 0.0
             dsk = c.i_dsk[i] if c.i_local[i] else 0.0
+            dsp = c.i_dsp[i] if c.i_local[i] else 0.0
             placed = False
             ispec = _spec_of(c, i)
             for t in others:
-                if policy_failure(c.node_policy(t), ispec, bool(c.stat[m.S_EXCL, t])) != OK:
+                t_excl = bool(c.stat[m.S_EXCL, t])
+                if policy_failure(c.node_policy(t), ispec, t_excl) != OK:
+                    continue
+                if t_excl and fsp[t] - dsp < 0:
                     continue
                 if umem[t] - need > 0 and (dsk == 0 or fdsk[t] - dsk > 0):
                     umem[t] -= need
                     fdsk[t] -= dsk
+                    if t_excl:
+                        fsp[t] -= dsp
                     placed = True
                     break
             if not placed:
