@@ -149,6 +149,20 @@ class LibvirtHypervisor:
             raise
         return dom if _is_ours(dom) else None
 
+    def _running(self, uri: str, name: str) -> Any | None:
+        """The domain ``name`` if it is ours and active (blocking).  A transient domain
+        that vanishes between the lookup and the state query (the guest powered itself
+        off, e.g. after an ACPI shutdown) counts as not running, not as an error."""
+        dom = self._lookup(uri, name)
+        if dom is None:
+            return None
+        try:
+            return dom if dom.isActive() else None
+        except Exception as exc:
+            if _is_no_domain(exc):
+                return None
+            raise
+
     # --- IHypervisor ------------------------------------------------------------------
 
     def validate_params(self, hvparams: Mapping[str, Any]) -> None:
@@ -199,14 +213,18 @@ class LibvirtHypervisor:
         instance_name = instance.name
 
         def active() -> bool:
-            dom = self._lookup(uri, instance_name)
-            return dom is not None and bool(dom.isActive())
+            return self._running(uri, instance_name) is not None
 
         def soft() -> bool:
-            dom = self._lookup(uri, instance_name)
-            if dom is None or not dom.isActive():
+            dom = self._running(uri, instance_name)
+            if dom is None:
                 return False
-            dom.shutdown()
+            try:
+                dom.shutdown()
+            except Exception as exc:
+                if _is_no_domain(exc):  # gone meanwhile: nothing left to stop
+                    return False
+                raise
             return True
 
         def hard() -> None:
@@ -266,10 +284,15 @@ class LibvirtHypervisor:
         uri = self.uri_for(hvparams)
 
         def info() -> InstanceInfo | None:
-            dom = self._lookup(uri, name)
-            if dom is None or not dom.isActive():
+            dom = self._running(uri, name)
+            if dom is None:
                 return None
-            return _domain_info(dom)
+            try:
+                return _domain_info(dom)
+            except Exception as exc:
+                if _is_no_domain(exc):  # vanished meanwhile
+                    return None
+                raise
 
         result: InstanceInfo | None = await self._call(f"querying {name}", info)
         return result

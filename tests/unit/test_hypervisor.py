@@ -338,6 +338,65 @@ class LibvirtStopTests(SynchronousTestCase):
         )
 
 
+def _no_domain() -> Exception:
+    import libvirt
+
+    exc = libvirt.libvirtError("Domain not found: no domain with matching uuid")
+    exc.err = (libvirt.VIR_ERR_NO_DOMAIN, 0, str(exc), 0, None, None, None, 0, 0)
+    return exc
+
+
+class _VanishingDom(_Dom):
+    """A transient domain that powers off after the shutdown request: libvirt then raises
+    VIR_ERR_NO_DOMAIN on a handle looked up just before (seen with a real QEMU guest)."""
+
+    def __init__(self, log: list[str], vanish_on: str) -> None:
+        super().__init__(log)
+        self.vanish_on = vanish_on
+
+    def isActive(self) -> bool:
+        if self.vanish_on == "isActive" and self.log:
+            raise _no_domain()
+        return True
+
+    def shutdown(self) -> None:
+        self.log.append("shutdown")
+        if self.vanish_on == "shutdown":
+            raise _no_domain()
+
+    def info(self) -> list[int]:
+        raise _no_domain()
+
+
+class LibvirtVanishingDomainTests(SynchronousTestCase):
+    """A domain disappearing between lookup and use means "not running", not an error."""
+
+    def setUp(self) -> None:
+        if not libvirt_available():
+            raise self.skipTest("libvirt-python is not installed")
+
+    def hv(self, dom: _Dom) -> LibvirtHypervisor:
+        return LibvirtHypervisor(
+            C.HT_KVM, Path(self.mktemp()), Clock(), run_inline, opener=lambda uri: _Conn(dom)
+        )
+
+    def test_guest_powers_off_while_polled(self) -> None:
+        log: list[str] = []
+        self.successResultOf(run(self.hv(_VanishingDom(log, "isActive")).stop(spec(), 60, False)))
+        self.assertEqual(log, ["shutdown"])  # no destroy, no error
+
+    def test_guest_gone_when_asked_to_shut_down(self) -> None:
+        log: list[str] = []
+        self.successResultOf(run(self.hv(_VanishingDom(log, "shutdown")).stop(spec(), 60, False)))
+        self.assertEqual(log, ["shutdown"])
+
+    def test_instance_info_of_a_vanishing_domain(self) -> None:
+        hv = self.hv(_VanishingDom([], "info"))
+        self.assertIsNone(self.successResultOf(run(hv.instance_info("web1", {}))))
+        hv = self.hv(_VanishingDom(["x"], "isActive"))
+        self.assertIsNone(self.successResultOf(run(hv.instance_info("web1", {}))))
+
+
 class LibvirtTestDriverTests(SynchronousTestCase):
     """Lifecycle through libvirt's test driver (``test:///default``): no daemon, no VM."""
 
