@@ -7,7 +7,14 @@ asyncio client keeps 4 connections open and sends requests back to back for a fi
 time per scenario.  Everything runs on 127.0.0.1/8 on one (shared) machine: client,
 RAPI and master compete for the same cores.
 
-    python bench/rapi.py [--seconds 8] [--sizes 100,10000] [--out bench/results/rapi.json]
+Each case is measured ``--runs`` times (default 3) against the same daemons; the run
+with the median req/s is reported (its p50/p99), with every run's req/s and the load
+average before the case, since other work on the machine moves the figures a lot.
+``--baseline FILE`` copies the results of an earlier output file (e.g. the code before a
+change, measured with this script) under ``"before"``.
+
+    python bench/rapi.py [--seconds 8] [--runs 3] [--sizes 100,10000]
+                         [--baseline old.json] [--out bench/results/rapi.json]
 """
 
 from __future__ import annotations
@@ -116,7 +123,19 @@ async def measure(host: str, port: int, path: str, auth: str, seconds: float) ->
     }
 
 
-def run_size(count: int, seconds: float) -> list[dict[str, Any]]:
+def measure_median(
+    host: str, port: int, path: str, auth: str, seconds: float, runs: int
+) -> dict[str, Any]:
+    load = os.getloadavg()[0]
+    all_runs = [asyncio.run(measure(host, port, path, auth, seconds)) for _ in range(runs)]
+    ordered = sorted(all_runs, key=lambda r: r["req_per_s"])
+    res = dict(ordered[len(ordered) // 2])
+    res["runs_req_per_s"] = [r["req_per_s"] for r in all_runs]
+    res["loadavg_1m_before"] = round(load, 2)
+    return res
+
+
+def run_size(count: int, seconds: float, runs: int = 1) -> list[dict[str, Any]]:
     base = Path(tempfile.mkdtemp(prefix="gnt-", dir="/tmp"))
     pids: list[tuple[int, Path, str]] = []
     try:
@@ -139,7 +158,7 @@ def run_size(count: int, seconds: float) -> list[dict[str, Any]]:
         auth = "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
         results = []
         for path in ("/2/info", "/2/instances?bulk=1"):
-            res = asyncio.run(measure(master.address, rport, path, auth, seconds))
+            res = measure_median(master.address, rport, path, auth, seconds, runs)
             res.update({"path": path, "instances": count, "connections": CONNECTIONS})
             target = TARGETS.get((path, count))
             if target:
@@ -158,11 +177,14 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=float, default=8.0)
     parser.add_argument("--sizes", default="100,10000")
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--baseline", default=None)
     parser.add_argument("--out", default="bench/results/rapi.json")
     args = parser.parse_args()
     results: list[dict[str, Any]] = []
+    runs = max(1, min(args.runs, 9))
     for size in [int(s) for s in args.sizes.split(",")]:
-        results.extend(run_size(size, min(args.seconds, 60.0)))
+        results.extend(run_size(size, min(args.seconds, 60.0), runs))
     doc = {
         "benchmark": "rapi",
         "description": "GET over HTTPS (rapi.pem), 4 keep-alive connections, asyncio client "
@@ -171,6 +193,9 @@ def main() -> None:
         "ganeti_3_0_req_per_s": GANETI_30,
         "results": results,
     }
+    if args.baseline:
+        old = json.loads(Path(args.baseline).read_text())
+        doc["before"] = {k: old[k] for k in ("description", "results", "note") if k in old}
     Path(args.out).write_text(json.dumps(doc, indent=1) + "\n")
 
 

@@ -6,6 +6,7 @@ Backs LUXI ``QueryClusterInfo`` (every key of RAPI's ``/2/info``, :data:`INFO_KE
 
 from __future__ import annotations
 
+import functools
 import platform
 from collections.abc import Callable
 from typing import Any
@@ -27,8 +28,18 @@ def _hvparams(_qd: QueryData, cl: Cluster) -> dict[str, Any]:
     return {hv: cl.fill_hv(hv) for hv in hvs}
 
 
+@functools.cache
+def architecture() -> tuple[str, str]:
+    """The master's ``(bits, machine)``, computed once.
+
+    ``platform.architecture()`` runs ``file`` on the interpreter (a fork and exec, about
+    1-3 ms): the answer cannot change while the process runs.
+    """
+    return platform.architecture()[0], platform.machine()
+
+
 def _architecture(_qd: QueryData, _cl: Cluster) -> list[str]:
-    return [platform.architecture()[0], platform.machine()]
+    return list(architecture())
 
 
 def _attr(name: str) -> Get:
@@ -132,3 +143,11 @@ FIELDS = FieldTable(
     (FieldDef(name, name, kind, doc, getter) for name, kind, doc, getter in _TABLE),
     aliases={"cluster_name": "name", "master_node": "master"},
 )
+
+# Fields derived from the configuration alone (the row cache reuses them while the
+# cluster object and its serial are unchanged; node renames and master changes bump it).
+CONFIG_FIELDS: frozenset[str] = frozenset(FIELDS) - {"drain_flag", "watcher_pause"}
+
+
+def row_deps(_qd: QueryData, _cl: Cluster) -> tuple[()]:
+    return ()

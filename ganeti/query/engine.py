@@ -8,14 +8,14 @@ without data come back as ``None``.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import attrs
 
 from ganeti import constants as C
 from ganeti import errors
-from ganeti.query import cluster, groups, instances, jobs, locks, networks, nodes
+from ganeti.query import cluster, groups, instances, jobs, locks, networks, nodes, rowcache
 from ganeti.query.base import (
     FieldDef,
     FieldTable,
@@ -23,6 +23,7 @@ from ganeti.query.base import (
     QueryContext,
     QueryData,
     Status,
+    gc_paused,
     nice_key,
     unknown_field,
 )
@@ -41,6 +42,12 @@ class Resource:
     key: Callable[[Any], Any]
     sort_key: Callable[[Any], Any]
     default_fields: tuple[str, ...] = ()
+    # Items already come in sort_key order (no sorting in the engine).
+    presorted: bool = False
+    # Row cache (see rowcache): fields derived from the configuration only, and what
+    # besides the item and the cluster they derive from.  None: no caching.
+    cacheable: frozenset[str] = frozenset()
+    deps: rowcache.Deps | None = None
 
 
 def _by_name(item: Any) -> Any:
@@ -62,8 +69,9 @@ RESOURCES: dict[str, Resource] = {
         ),
         Resource(
             C.QR_INSTANCE, "Instance", instances.FIELDS, "name",
-            lambda qd, _a: list(qd.config.instances.values()), _name, _by_name,
-            instances.DEFAULT_LIST_FIELDS,
+            lambda qd, _a: rowcache.sorted_by_name(qd, "instances", qd.config.instances),
+            _name, _by_name, instances.DEFAULT_LIST_FIELDS, presorted=True,
+            cacheable=instances.CONFIG_FIELDS, deps=instances.row_deps,
         ),
         Resource(
             C.QR_GROUP, "Group", groups.FIELDS, "name",
@@ -89,10 +97,14 @@ RESOURCES: dict[str, Resource] = {
         Resource(
             C.QR_CLUSTER, "Cluster", cluster.FIELDS, "name",
             lambda qd, _a: [qd.cluster], lambda cl: cl.cluster_name, lambda _cl: 0,
+            presorted=True, cacheable=cluster.CONFIG_FIELDS, deps=cluster.row_deps,
         ),
     )
 }
 # fmt: on
+
+# Results with more values than this are built with the cyclic GC paused.
+GC_PAUSE_VALUES = 20_000
 
 # Default field lists of the RAPI (spec §1.5).
 COMMON_FIELDS = ("ctime", "mtime", "uuid", "serial_no", "tags")
@@ -156,9 +168,14 @@ def field_defs(res: Resource, fields: Sequence[str], *, strict: bool) -> list[Fi
     return [res.fields.get(f) or unknown_field(f) for f in names]
 
 
+def _sorted_items(res: Resource, qd: QueryData, archived: bool) -> list[Any]:
+    items = res.items(qd, archived)
+    return items if res.presorted else sorted(items, key=res.sort_key)
+
+
 def _rows(
     res: Resource, defs: list[FieldDef], qfilter: Any, ctx: QueryContext
-) -> Iterable[tuple[QueryData, Any]]:
+) -> tuple[QueryData, list[Any]]:
     predicate = None
     used: list[str] = []
     if qfilter is not None:
@@ -166,8 +183,24 @@ def _rows(
     # Archived jobs are read only when asked about (spec §1.6): reading the archive is slow.
     archived = any(d.name == "archived" for d in defs) or "archived" in used
     qd = QueryData(ctx)
-    items = sorted(res.items(qd, archived), key=res.sort_key)
-    return ((qd, item) for item in items if predicate is None or predicate(qd, item))
+    items = _sorted_items(res, qd, archived)
+    if predicate is not None:
+        items = [item for item in items if predicate(qd, item)]
+    return qd, items
+
+
+def _values(
+    res: Resource,
+    qd: QueryData,
+    items: Sequence[Any],
+    defs: Sequence[FieldDef],
+    encode: Callable[[Any], Any],
+) -> list[list[Any]]:
+    """One encoded value list per item, through the row cache where the resource has one."""
+    with gc_paused(len(items) * len(defs) > GC_PAUSE_VALUES):
+        if res.deps is not None:
+            return rowcache.rows(qd, res.name, items, defs, encode, res.cacheable, res.deps)
+        return [[encode(d.getter(qd, item)) for d in defs] for item in items]
 
 
 def _encode(value: Any) -> list[Any]:
@@ -188,9 +221,8 @@ def query(what: str, fields: Sequence[str], qfilter: Any, ctx: QueryContext) -> 
     """
     res = resource(what)
     defs = field_defs(res, fields, strict=False)
-    data = [
-        [_encode(d.getter(qd, item)) for d in defs] for qd, item in _rows(res, defs, qfilter, ctx)
-    ]
+    qd, items = _rows(res, defs, qfilter, ctx)
+    data = _values(res, qd, items, defs, _encode)
     return {"fields": [d.describe() for d in defs], "data": data}
 
 
@@ -244,7 +276,7 @@ def query_old_style(
     res = resource(what)
     defs = field_defs(res, fields, strict=True)
     qd = QueryData(ctx)
-    items = sorted(res.items(qd, False), key=res.sort_key)
+    items = _sorted_items(res, qd, False)
     if names:
         resolve = _resolver(res, items)
         chosen: dict[int, Any] = {}  # by id(): duplicates dropped, request order kept
@@ -252,7 +284,7 @@ def query_old_style(
             item = resolve(name)
             chosen.setdefault(id(item), item)
         items = list(chosen.values())
-    return [[_plain(d.getter(qd, item)) for d in defs] for item in items]
+    return _values(res, qd, items, defs, _plain)
 
 
 def query_jobs(
@@ -282,10 +314,14 @@ def query_jobs(
     return out
 
 
+_INFO_DEFS = [cluster.FIELDS[k] for k in cluster.INFO_KEYS]
+
+
 def cluster_info(ctx: QueryContext) -> JsonDict:
     """``QueryClusterInfo``: the dict behind RAPI ``/2/info``."""
     qd = QueryData(ctx)
-    return {k: _plain(cluster.FIELDS[k].getter(qd, qd.cluster)) for k in cluster.INFO_KEYS}
+    (row,) = _values(RESOURCES[C.QR_CLUSTER], qd, [qd.cluster], _INFO_DEFS, _plain)
+    return dict(zip(cluster.INFO_KEYS, row, strict=True))
 
 
 def query_config_values(fields: Sequence[str], ctx: QueryContext) -> list[Any]:
@@ -293,4 +329,5 @@ def query_config_values(fields: Sequence[str], ctx: QueryContext) -> list[Any]:
     res = RESOURCES[C.QR_CLUSTER]
     defs = field_defs(res, fields, strict=True)
     qd = QueryData(ctx)
-    return [_plain(d.getter(qd, qd.cluster)) for d in defs]
+    (row,) = _values(res, qd, [qd.cluster], defs, _plain)
+    return row

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, Final
 
 from ganeti import constants as C
 from ganeti.objects import NIC, Disk, Instance
@@ -13,6 +13,7 @@ from ganeti.query.base import (
     UNAVAIL,
     FieldDef,
     FieldTable,
+    QueryContext,
     QueryData,
     Status,
     timestamp_fields,
@@ -27,19 +28,33 @@ LIVE_STATE_SHUTDOWN = "shutdown"
 # -- live data ---------------------------------------------------------------------------
 
 
-def _live_entry(qd: QueryData, inst: Instance) -> Status | dict[str, Any] | None:
-    """The instance's live record, None if not running, or the status to report."""
+_NOT_RUNNING: Final = Status(-1)  # memo marker for "no live record"
+
+
+def _live_entry(qd: QueryData, inst: Instance) -> Status | Mapping[str, Any] | None:
+    """The instance's live record (read-only), None if not running, or the status."""
+    ctx = qd.ctx  # always read: this value depends on the request (see QueryData)
+    key = ("live", inst.uuid)
+    found = qd.memo.get(key)
+    if found is None:
+        found = _find_live(qd, ctx, inst)
+        qd.memo[key] = _NOT_RUNNING if found is None else found
+    return None if found is _NOT_RUNNING else found
+
+
+def _find_live(
+    qd: QueryData, ctx: QueryContext, inst: Instance
+) -> Status | Mapping[str, Any] | None:
     pnode = qd.config.nodes.get(inst.primary_node)
     if pnode is not None and pnode.offline:
         return OFFLINE
-    live = qd.ctx.instance_live
-    if live is None or pnode is None or pnode.name in qd.ctx.failed_nodes:
+    live = ctx.instance_live
+    if live is None or pnode is None or pnode.name in ctx.failed_nodes:
         return NODATA
-    data = live.get(inst.name)
-    return None if data is None else dict(data)
+    return live.get(inst.name)
 
 
-def _running(data: dict[str, Any] | None) -> bool:
+def _running(data: Mapping[str, Any] | None) -> bool:
     return data is not None and data.get("state") != LIVE_STATE_SHUTDOWN
 
 
@@ -109,7 +124,7 @@ def _group_attr(node_uuid: str, qd: QueryData, attr: str) -> Any:
 
 
 def _nicparams(qd: QueryData, inst: Instance, nic: NIC) -> dict[str, Any]:
-    return qd.config.filled_nicparams(inst, nic)
+    return qd.filled_nic(inst, nic)
 
 
 def _nic_value(qd: QueryData, inst: Instance, nic: NIC, what: str) -> Any:
@@ -183,13 +198,13 @@ def _hv_param(key: str) -> Callable[[QueryData, Instance], Any]:
     def get(qd: QueryData, inst: Instance) -> Any:
         if key not in C.HVC_DEFAULTS.get(inst.hypervisor, {}):
             return UNAVAIL  # not a parameter of this instance's hypervisor
-        return qd.cluster.fill_instance_hv(inst).get(key, UNAVAIL)
+        return qd.filled_hv(inst).get(key, UNAVAIL)
 
     return get
 
 
 def _be_param(key: str) -> Callable[[QueryData, Instance], Any]:
-    return lambda qd, inst: qd.cluster.fill_instance_be(inst).get(key, UNAVAIL)
+    return lambda qd, inst: qd.filled_be(inst).get(key, UNAVAIL)
 
 
 # -- the table ------------------------------------------------------------------------------
@@ -253,9 +268,9 @@ def _fields() -> list[FieldDef]:
         FieldDef("network_port", "Network_port", n, "Console port (VNC, SPICE)",
                  lambda _qd, i: UNAVAIL if i.network_port is None else i.network_port),
         FieldDef("beparams", "BackendParameters", o, "Backend parameters (filled)",
-                 lambda qd, i: qd.cluster.fill_instance_be(i)),
+                 lambda qd, i: qd.filled_be(i)),
         FieldDef("hvparams", "HypervisorParameters", o, "Hypervisor parameters (filled)",
-                 lambda qd, i: qd.cluster.fill_instance_hv(i)),
+                 lambda qd, i: qd.filled_hv(i)),
         FieldDef("osparams", "OpSysParameters", o, "OS parameters (filled, public only)",
                  lambda qd, i: qd.cluster.fill_os(i.os, i.osparams)),
         FieldDef("custom_beparams", "CustomBackendParameters", o,
@@ -346,3 +361,44 @@ FIELDS = FieldTable(
         "nic_network": "nic.network/0",
     },
 )
+
+# -- row cache ------------------------------------------------------------------------------
+
+# Fields whose values derive from the configuration alone: the instance, its disks, and
+# cluster-wide objects (cluster, nodes, groups, networks) whose changes bump the cluster
+# serial.  The row cache (ganeti.query.rowcache) reuses their values; every other field,
+# e.g. one added later and not listed here, is computed on every query.
+_CONFIG_ONLY = frozenset(
+    {
+        "name", "os", "hypervisor", "pnode", "pnode.group", "pnode.group.uuid", "snodes",
+        "snodes.group", "snodes.group.uuid", "admin_state", "admin_state_source", "admin_up",
+        "disks_active", "forthcoming", "disk_template", "network_port", "beparams",
+        "hvparams", "osparams", "custom_beparams", "custom_hvparams", "custom_osparams",
+        "custom_nicparams", "disk_usage", "disk.count", "nic.count", "ctime", "mtime", "uuid",
+        "serial_no", "tags", "vcpus", "be/memory", "sda_size", "sdb_size", "ip", "mac",
+        "bridge", "nic_mode", "nic_link", "nic_network",
+    }
+)  # fmt: skip
+_GENERATED = tuple(p for _a, _s, p, _k in _DISK_PROPS) + tuple(
+    f"{s}/" for _a, s, _p, _k in _DISK_PROPS
+)
+CONFIG_FIELDS: frozenset[str] = frozenset(
+    name
+    for name in FIELDS
+    if name in _CONFIG_ONLY
+    or name.startswith(_GENERATED)
+    or name.startswith(("nic.", "hv/", "be/"))
+)
+
+
+def row_deps(qd: QueryData, inst: Instance) -> tuple[Any, ...]:
+    """Besides the instance and the cluster, its values derive from its disks."""
+    if not inst.disks:
+        return ()
+    out: list[Any] = []
+    get = qd.config.disks.get
+    for uuid in inst.disks:
+        disk = get(uuid)
+        out.append(disk)
+        out.append(None if disk is None else disk.serial_no)
+    return tuple(out)

@@ -85,6 +85,13 @@ class _LuxiProtocol(Protocol):
             self._fail(errors.LuxiError(f"bad reply from the master: {exc}"))
             self.abort()
             return
+        if messages:
+            # Decoding the reply and the caller's synchronous continuation (formatting
+            # and encoding the HTTP answer) run without GC passes (see gc_paused).
+            with proto.gc_paused():
+                self._deliver(messages)
+
+    def _deliver(self, messages: list[bytes]) -> None:
         for raw in messages:
             d, self._pending = self._pending, None
             if d is None:
