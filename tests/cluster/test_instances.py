@@ -29,10 +29,8 @@ class InstanceClusterTests(TestCase):
         self.addCleanup(shutil.rmtree, self.base, True)
         self.port = devcluster.free_port("127.0.1.1")
         self.nodes = devcluster.prepare(self.base, NODES, self.port, "cluster.test")
+        # devcluster.prepare installed the project's OS definitions (noop, image).
         for node in self.nodes:
-            os_dir = node.paths.os_search_path[0]
-            os_dir.mkdir(parents=True, exist_ok=True)
-            shutil.copytree(REPO_OS / "noop", os_dir / "noop")
             devcluster.start_noded(node, sys.executable)
             self.addCleanup(devcluster.stop_noded, node)
         devcluster.wait_listening(self.nodes)
