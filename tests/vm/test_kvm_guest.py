@@ -47,9 +47,7 @@ def missing_requirements() -> str | None:
     for tool in ("libvirtd", "virsh", "qemu-system-x86_64", "unshare"):
         if shutil.which(tool) is None:
             return f"{tool} is not installed (run tools/vm-setup.sh as root)"
-    if not Path("/usr/lib/x86_64-linux-gnu/libvirt/connection-driver").is_dir() and not list(
-        Path("/usr/lib").glob("*/libvirt/connection-driver/libvirt_driver_qemu.so")
-    ):
+    if not list(Path("/usr/lib").glob("*/libvirt/connection-driver/libvirt_driver_qemu.so")):
         return "the libvirt QEMU driver is not installed (libvirt-daemon-driver-qemu)"
     try:
         import libvirt  # noqa: F401
