@@ -40,6 +40,7 @@ from ganeti.cmdlib.group import (
     update_ipolicy,
     update_params,
 )
+from ganeti.cmdlib.instance_common import hv_param_defaults
 from ganeti.locking import ALL_SET, LEVEL_INSTANCE, LEVEL_NODE, LEVEL_NODEGROUP
 from ganeti.objects import (
     Cluster,
@@ -608,7 +609,7 @@ class LUClusterSetParams(LogicalUnit):
                 if hv not in constants.HYPER_TYPES:
                     raise _inval(f"hvparams: unknown hypervisor {hv!r}")
                 new.hvparams[hv] = update_params(
-                    new.hvparams.get(hv, {}), params, constants.HVC_DEFAULTS[hv], f"hvparams {hv}"
+                    new.hvparams.get(hv, {}), params, hv_param_defaults(hv), f"hvparams {hv}"
                 )
         if op.os_hvp is not None:
             for os_name, per_hv in op.os_hvp.items():
@@ -622,7 +623,7 @@ class LUClusterSetParams(LogicalUnit):
                             f"os_hvp {os_name}: {', '.join(globals_)} can only be set cluster-wide"
                         )
                     merged[hv] = update_params(
-                        merged.get(hv, {}), params, constants.HVC_DEFAULTS[hv], f"os_hvp {os_name}"
+                        merged.get(hv, {}), params, hv_param_defaults(hv), f"os_hvp {os_name}"
                     )
                     if not merged[hv]:
                         del merged[hv]

@@ -60,6 +60,15 @@ def rpc_payload(result: RpcResult, what: str) -> Any:
 # -- parameters --------------------------------------------------------------------------
 
 
+def hv_param_defaults(hypervisor: str) -> dict[str, Any]:
+    """Defaults of every hvparam a hypervisor accepts, our libvirt extras included."""
+    defaults = dict(C.HVC_DEFAULTS.get(hypervisor, {}))
+    if hypervisor != C.HT_FAKE:
+        for key in _LIBVIRT_EXTRA:
+            defaults.setdefault(key, "")
+    return defaults
+
+
 def hv_param_keys(hypervisor: str) -> set[str]:
     keys = set(C.HVC_DEFAULTS.get(hypervisor, {}))
     if hypervisor != C.HT_FAKE:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import sys
 from pathlib import Path
 from typing import Any
@@ -59,9 +58,7 @@ class NodedInstanceLifecycleTests(TestCase):
         port = devcluster.free_port("127.0.1.1")
         self.nodes = devcluster.prepare(base, NODES, port)
         node = self.nodes[0]
-        os_dir = node.paths.os_search_path[0]
-        os_dir.mkdir(parents=True, exist_ok=True)
-        shutil.copytree(REPO_OS / "noop", os_dir / "noop")
+        # devcluster.prepare installed the OS definitions (noop, image).
         devcluster.start_noded(node, sys.executable)
         self.addCleanup(devcluster.stop_noded, node)
         devcluster.wait_listening(self.nodes)

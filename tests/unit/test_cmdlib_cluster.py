@@ -183,6 +183,11 @@ class SetParamsTests(SynchronousTestCase):
         self.assertEqual(cl.diskparams["drbd"]["resync-rate"], 100)
         self.assertEqual(cl.ipolicy["vcpu-ratio"], 8.0)
 
+    def test_libvirt_uri_is_a_cluster_hvparam(self) -> None:
+        uri = "qemu+unix:///system?socket=/run/test/libvirt-sock"
+        self.set(enabled_hypervisors=["fake", "kvm"], hvparams={"kvm": {"libvirt_uri": uri}})
+        self.assertEqual(self.m.config.get_cluster().hvparams["kvm"]["libvirt_uri"], uri)
+
     def test_os_lists(self) -> None:
         self.set(hidden_os=[["add", "lenny"], ["add", "etch"]], blacklisted_os=[["add", "x"]])
         self.set(hidden_os=[["remove", "lenny"], ["remove", "nosuch"]])
