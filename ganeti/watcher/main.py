@@ -16,12 +16,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ganeti import errors
+from ganeti import constants, errors
 from ganeti.cli import base
 from ganeti.fileutils import write_file_atomic
 from ganeti.luxi.client import LuxiClient
 from ganeti.paths import Paths, default_root
 from ganeti.watcher.decide import JOB_ARCHIVE_AGE, InstanceView, NodeView, decide, paused
+from ganeti.watcher.nodecheck import ensure_noded
 
 INSTANCE_FIELDS = ["name", "uuid", "status", "admin_state", "disks_active", "pnode", "snodes"]
 
@@ -104,6 +105,15 @@ def main(argv: list[str] | None = None) -> None:
         help="archive finished jobs older than this (default 6h)",
     )
     p.add_argument("-d", "--debug", action="store_true")
+    p.add_argument(
+        "--noded-port", type=int, default=constants.DEFAULT_NODED_PORT, help="node daemon port"
+    )
+    p.add_argument(
+        "--noded-restart-command",
+        default=None,
+        help="how to restart a dead node daemon (default under systemd: "
+        "systemctl restart ganeti-noded.service)",
+    )
     opts = p.parse_args(sys.argv[1:] if argv is None else argv)
     paths = Paths(default_root())
 
@@ -118,6 +128,8 @@ def main(argv: list[str] | None = None) -> None:
     if not opts.ignore_pause and paused(pause, now):
         log("Watcher is paused, exiting")
         sys.exit(0)
+    # Every node: keep the local node daemon alive.
+    ensure_noded(paths, log, port=opts.noded_port, restart_command=opts.noded_restart_command)
     socket_path = os.environ.get("GANETI_LUXI_SOCKET") or str(paths.luxi_socket)
     if not Path(socket_path).exists():
         if opts.debug:
