@@ -268,6 +268,9 @@ def main() -> int:
     ap.add_argument("--big-time-limit", type=float, default=600.0)
     ap.add_argument("--no-big", action="store_true")
     ap.add_argument("--out", default=os.path.join(HERE, "results", "htools.json"))
+    ap.add_argument(
+        "--merge", action="store_true", help="replace only the cases run in an existing --out"
+    )
     ap.add_argument("--child-case")
     ap.add_argument("--child-better", action="store_true")
     ap.add_argument("--child-big", nargs=3)
@@ -301,6 +304,11 @@ def main() -> int:
         print(json.dumps(res), file=sys.stderr, flush=True)
         results.append(res)
     os.makedirs(os.path.dirname(args.out), exist_ok=True)
+    if args.merge and os.path.exists(args.out):
+        with open(args.out) as fh:
+            old = json.load(fh).get("results", [])
+        done = {r["case"] for r in results}
+        results = [r for r in old if r.get("case") not in done] + results
     doc = {
         "benchmark": "hbal",
         "machine": f"{os.cpu_count()} shared cores, Python {sys.version.split()[0]}",
