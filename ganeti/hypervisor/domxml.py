@@ -14,6 +14,7 @@ from typing import Any
 from ganeti import constants as C
 from ganeti import errors
 from ganeti.hypervisor.interface import DiskRef, InstanceSpec, NicSpec
+from ganeti.hypervisor.routed import tap_name
 
 # Our mark on the domains we create: list/info ignore every other domain.
 METADATA_NS = "urn:x-ganeti:instance"
@@ -162,9 +163,12 @@ def _interface(
     idx: int,
     nic: NicSpec,
     ifup_script: str | None,
+    tap: str | None = None,
 ) -> None:
     if nic.mode == C.NIC_MODE_ROUTED:
         el = _sub(devices, "interface", type="ethernet")
+        if tap:
+            _sub(el, "target", dev=tap)
     elif nic.mode in (C.NIC_MODE_BRIDGED, C.NIC_MODE_OVS):
         el = _sub(devices, "interface", type="bridge")
         if not nic.link:
@@ -212,7 +216,18 @@ def _graphics(devices: ET.Element, hv: Mapping[str, Any], spec: InstanceSpec) ->
 
 
 def domain_xml(
-    spec: InstanceSpec, console_log: str | None = None, ifup_script: str | None = None
+    spec: InstanceSpec,
+    console_log: str | None = None,
+    ifup_script: str | Mapping[int, str] | None = None,
+) -> str:
+    """``ifup_script``: one script for every routed NIC, or one per NIC index."""
+    return _domain_xml(spec, console_log, ifup_script)
+
+
+def _domain_xml(
+    spec: InstanceSpec,
+    console_log: str | None,
+    ifup_script: str | Mapping[int, str] | None,
 ) -> str:
     """The transient domain definition for ``spec`` (filled hvparams expected)."""
     hypervisor = spec.hypervisor
@@ -250,7 +265,9 @@ def domain_xml(
         _sub(cd, "target", dev="hdc", bus="ide")
         _sub(cd, "readonly")
     for idx, nic in enumerate(spec.nics):
-        _interface(devices, hypervisor, hv, idx, nic, ifup_script)
+        script = ifup_script.get(idx) if isinstance(ifup_script, Mapping) else ifup_script
+        tap = tap_name(spec.name, idx) if nic.mode == C.NIC_MODE_ROUTED else None
+        _interface(devices, hypervisor, hv, idx, nic, script, tap)
     if serial and console_log:
         ser = _sub(devices, "serial", type="file")
         _sub(ser, "source", path=console_log)

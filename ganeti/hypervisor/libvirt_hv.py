@@ -19,7 +19,7 @@ from zope.interface import implementer
 
 from ganeti import constants as C
 from ganeti import errors
-from ganeti.hypervisor import domxml, params
+from ganeti.hypervisor import domxml, params, routed
 from ganeti.hypervisor.interface import (
     MIGRATION_ACTIVE,
     MIGRATION_COMPLETED,
@@ -180,7 +180,11 @@ class LibvirtHypervisor:
             nics=instance.nics,
             network_port=instance.network_port,
         )
-        return domxml.domain_xml(spec, str(self.console_log(instance.name)), self.ifup_script)
+        scripts: str | dict[int, str] | None = self.ifup_script
+        if scripts is None and any(n.mode == "routed" for n in spec.nics):
+            # Per-NIC scripts with the NIC's IP and table (see ganeti.hypervisor.routed).
+            scripts = routed.write_ifup_scripts(self.run_dir / "nics", spec)
+        return domxml.domain_xml(spec, str(self.console_log(instance.name)), scripts)
 
     async def start(self, instance: InstanceSpec, paused: bool) -> None:
         xml = self.build_xml(instance)
