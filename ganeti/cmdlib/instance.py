@@ -435,12 +435,11 @@ class LUInstanceCreate(LogicalUnit):
         """Checks that need the primary node: OS, hypervisor parameters, memory, disk space."""
         op = self.op
         rpc = self.ctx.rpc
-        res = await rpc.call_one(
+        # Both checks are independent: ask the node for them at once.
+        hv_check = rpc.call_one(
             pnode.name, "hypervisor_validate_params", [self.hypervisor, self.filled_hv]
         )
-        if not res.ok:
-            raise bad(f"invalid hypervisor parameters on node {pnode.name}: {res.fail_msg}")
-        res = await rpc.call_one(
+        os_check = rpc.call_one(
             pnode.name,
             "os_validate",
             # The OS's verify script (a process) only runs when there are parameters.
@@ -452,6 +451,12 @@ class LUInstanceCreate(LogicalUnit):
                 op.force_variant,
             ],
         )
+        res = await hv_check
+        if not res.ok:
+            os_check.addErrback(lambda _: None)  # not wanted any more
+            os_check.cancel()
+            raise bad(f"invalid hypervisor parameters on node {pnode.name}: {res.fail_msg}")
+        res = await os_check
         if not res.ok:
             raise bad(
                 f"OS {op.os_type!r} is not valid on node {pnode.name}: {res.fail_msg}",
