@@ -720,11 +720,18 @@ def _spec_of(c: Cluster, i: int) -> AllocSpec:
     )
 
 
-def globally_redundant(c: Cluster, nodes: IArray, include_offline: bool = False) -> bool:
+def globally_redundant(
+    c: Cluster,
+    nodes: IArray,
+    include_offline: bool = False,
+    failover_to_offline: bool = False,
+) -> bool:
     """Every online node of `nodes` can be evacuated (the capacity check).
 
     With `include_offline` offline nodes of `nodes` must be evacuable too
-    (hspace's initial "bad group" check).
+    (hspace's initial "bad group" check).  With `failover_to_offline` a DRBD
+    primary may fail over to an offline secondary (only its memory is
+    checked), as the reference's hcheck does for GN1_FAIL (hbal-evac.data).
     """
     u_mem = c.dyn[m.D_U_MEM]
     f_dsk = c.dyn[m.D_F_DSK]
@@ -746,7 +753,7 @@ def globally_redundant(c: Cluster, nodes: IArray, include_offline: bool = False)
         plain = [int(i) for i in prim if c.i_mirror[i] == Mirror.NONE]
         for i in drbd:
             s = int(c.snode[i])
-            if off[s]:
+            if off[s] and not failover_to_offline:
                 return False
             if c.i_uses_mem[i]:
                 umem[s] -= c.i_mem[i]

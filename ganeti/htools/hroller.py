@@ -154,9 +154,9 @@ class _Capacity:
 
 
 def _clear_node(
-    c: Cluster, cap: _Capacity, n: int, targets: list[int], full: bool
+    c: Cluster, cap: _Capacity, n: int, targets: list[int]
 ) -> list[tuple[int, int, int]] | None:
-    """Moves that empty node n (None: not possible)."""
+    """Moves that take the non-redundant instances off node n (None: not possible)."""
     moves: list[tuple[int, int, int]] = []
     prim = [int(i) for i in np.flatnonzero(c.pnode == n)]
     for i in prim:
@@ -166,29 +166,89 @@ def _clear_node(
                 return None
             cap.take(t, i, False)
             moves.append((i, t, -1))
-    if full:
+    return moves
+
+
+def _full_clear(c: Cluster, chunk: list[int]) -> list[tuple[int, int, int]] | None:
+    """Evacuate every node of `chunk` from the original placement (None: impossible).
+
+    Per node (in chunk order), with the online nodes of its group outside
+    the chunk as targets (first fitting by index, forced adds): move the
+    non-redundant primaries away, migrate the DRBD primaries to their
+    secondaries, then replace the node as secondary (most recently added
+    secondary first, like the reference's node secondary lists).  Returns
+    the changed placements ``(instance, primary, secondary)`` by index.
+    """
+    cap = _Capacity(c)
+    pnode = c.pnode.copy()
+    snode = c.snode.copy()
+    online = c.online_mask
+    in_chunk = set(chunk)
+    for n in chunk:
+        g = int(c.node_group[n])
+        targets = [
+            t
+            for t in range(c.n_nodes)
+            if online[t] and int(c.node_group[t]) == g and t not in in_chunk
+        ]
+        prim = [int(i) for i in np.flatnonzero(pnode == n)]
         for i in prim:
-            if _non_redundant(c, i):
+            if not _non_redundant(c, i):
                 continue
-            s = int(c.snode[i])
-            t = next((t for t in targets if t != s and cap.fits(t, i, True)), None)
+            t = next((t for t in targets if cap.fits(t, i, False)), None)
             if t is None:
                 return None
-            cap.take(t, i, True)
-            moves.append((i, s, t))
-        for i in (int(x) for x in np.flatnonzero(c.snode == n)):
-            p = int(c.pnode[i])
+            cap.take(t, i, False)
+            pnode[i] = t
+        secs = [int(i) for i in np.flatnonzero(snode == n)][::-1]
+        for i in reversed(prim):
+            if _non_redundant(c, i) or snode[i] < 0:
+                continue
+            sec = int(snode[i])
+            need = float(c.i_mem[i]) if c.i_uses_mem[i] else 0.0
+            if cap.mem[sec] - need <= 0:
+                return None
+            cap.mem[sec] -= need
+            cap.mem[n] += need
+            pnode[i], snode[i] = sec, n
+            secs.insert(0, i)
+        for i in secs:
+            p = int(pnode[i])
             t = next((t for t in targets if t != p and cap.fits(t, i, True)), None)
             if t is None:
                 return None
             cap.take(t, i, True)
-            moves.append((i, p, t))
-    return moves
+            if c.i_local[i]:
+                cap.dsk[n] += float(c.i_dsk[i])
+            snode[i] = t
+    changed = np.flatnonzero((pnode != c.pnode) | (snode != c.snode))
+    return [(int(i), int(pnode[i]), int(snode[i])) for i in changed]
 
 
-def _split(
-    c: Cluster, cls: list[int], full: bool
+def _split_full(
+    c: Cluster, cls: list[int]
 ) -> tuple[list[list[int]], list[list[tuple[int, int, int]]]]:
+    """Chunks of `cls` that can be fully evacuated together (greedy, in order)."""
+    chunks: list[list[int]] = []
+    chunk_moves: list[list[tuple[int, int, int]]] = []
+    todo = list(cls)
+    while todo:
+        got: list[int] = []
+        moves: list[tuple[int, int, int]] = []
+        for n in todo:
+            mv = _full_clear(c, [*got, n])
+            if mv is not None:
+                got.append(n)
+                moves = mv
+        if not got:
+            raise HToolsError("Not enough capacity to move secondaries")
+        chunks.append(got)
+        chunk_moves.append(moves)
+        todo = [n for n in todo if n not in got]
+    return chunks, chunk_moves
+
+
+def _split(c: Cluster, cls: list[int]) -> tuple[list[list[int]], list[list[tuple[int, int, int]]]]:
     chunks: list[list[int]] = []
     chunk_moves: list[list[tuple[int, int, int]]] = []
     todo = list(cls)
@@ -205,15 +265,14 @@ def _split(
                 if online[t] and int(c.node_group[t]) == g and t != n and t not in got
             ]
             saved = (cap.mem.copy(), cap.dsk.copy())
-            mv = _clear_node(c, cap, n, targets, full)
+            mv = _clear_node(c, cap, n, targets)
             if mv is None:
                 cap.mem, cap.dsk = saved
                 continue
             got.append(n)
             moves += mv
         if not got:
-            what = "secondaries" if full else "non-redundant instances"
-            raise HToolsError(f"Not enough capacity to move {what}")
+            raise HToolsError("Not enough capacity to move non-redundant instances")
         chunks.append(got)
         chunk_moves.append(moves)
         todo = [n for n in todo if n not in got]
@@ -266,7 +325,10 @@ def reboot_groups(c: Cluster, opts: HrollerOptions) -> RebootPlan:
             groups.append(cls)
             moves.append([])
             continue
-        ch, mv = _split(c, cls, opts.full_evacuation)
+        if opts.full_evacuation:
+            ch, mv = _split_full(c, cls)
+        else:
+            ch, mv = _split(c, cls)
         groups += ch
         moves += mv
     order = sorted(range(len(groups)), key=lambda k: -len(groups[k]))

@@ -93,31 +93,37 @@ def run(argv: Sequence[str], out: TextIO, err: TextIO) -> int:
         phases.append(("FINAL", "after rebalancing", res.final))
     elif machine:
         phases.append(("FINAL", "after rebalancing", res.initial))
+    # without capacity checks the global N+1 counter is not reported at all
+    nkeys = len(KEYS) if not opts.no_capacity_checks else len(KEYS) - 1
+    keys, labels = KEYS[:nkeys], LABELS[:nkeys]
     if machine:
-        for k, g in enumerate(range(len(c.groups))):
-            lines.append(f"HCHECK_GROUP_UUID_{k}={_quote(c.groups[g].uuid)}")
+        for g, grp in enumerate(c.groups):
+            lines.append(f"HCHECK_GROUP_UUID_{g}={_quote(grp.uuid)}")
         for prefix, _title, stats in phases:
             for g, st in zip(res.groups, stats):
-                for key, val in zip(KEYS, st.values):
+                for key, val in zip(keys, st.values):
                     lines.append(f"HCHECK_{prefix}_GROUP_{g}_{key}={val}")
                 lines.append(f"HCHECK_{prefix}_GROUP_{g}_SCORE={st.score:.8f}")
-            for key, val in zip(KEYS, totals(stats)):
+            for key, val in zip(keys, totals(stats)):
                 lines.append(f"HCHECK_{prefix}_CLUSTER_{key}={val}")
             lines.append(f"HCHECK_{prefix}_CLUSTER_NEED_REBALANCE={int(res.need_rebalance)}")
         lines.append("HCHECK_OK=1")
-    elif not res.need_rebalance:
-        lines.append("No need to rebalance cluster, no problems found.")
     else:
-        lines.append("Cluster needs rebalancing.")
+        if not res.need_rebalance:
+            lines.append("No need to rebalance cluster, no problems found.")
+        elif opts.no_simulation:
+            lines.append("Running in no-simulation mode.")
+        else:
+            lines.append("Cluster needs rebalancing.")
         for _prefix, title, stats in phases:
             for g, st in zip(res.groups, stats):
                 lines.append("")
                 lines.append(f"Statistics for group {c.groups[g].name} {title}")
-                lines += [f"    {lab}: {val}" for lab, val in zip(LABELS, st.values)]
+                lines += [f"    {lab}: {val}" for lab, val in zip(labels, st.values)]
                 lines.append(f"    Group score: {st.score:.8f}")
             lines.append("")
             lines.append(f"Cluster statistics {title}")
-            lines += [f"    {lab}: {val}" for lab, val in zip(LABELS, totals(stats))]
+            lines += [f"    {lab}: {val}" for lab, val in zip(labels, totals(stats))]
             lines.append(f"    Cluster is not healthy: {res.need_rebalance}")
     out.write("".join(x + "\n" for x in lines))
     return 1 if res.need_rebalance and not opts.no_simulation else 0
