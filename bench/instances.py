@@ -85,9 +85,7 @@ def main() -> None:
     base = Path(tempfile.mkdtemp(prefix="bench-inst-", dir="/tmp"))
     port = devcluster.free_port("127.0.1.1")
     [node] = devcluster.prepare(base, [("node1.test", "127.0.1.1")], port, "cluster.test")
-    os_dir = node.paths.os_search_path[0]
-    os_dir.mkdir(parents=True, exist_ok=True)
-    shutil.copytree(REPO / "etc/os/noop", os_dir / "noop")
+    # devcluster.prepare installed the OS definitions (noop, image).
     env = {**os.environ, "GANETI_ROOT": str(node.root), "GANETI_NODED_PORT": str(port)}
     devcluster.start_noded(node, sys.executable)
     pid = 0
