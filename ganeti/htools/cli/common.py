@@ -39,6 +39,7 @@ def make_parser(prog: str) -> argparse.ArgumentParser:
     p.add_argument("-t", "--text-data", dest="text_data")
     p.add_argument("-m", dest="rapi")
     p.add_argument("-L", "--luxi", dest="luxi", nargs="?", const="")
+    p.add_argument("--rapi-ca-file", dest="rapi_ca_file")  # not in Ganeti: verify RAPI TLS
     p.add_argument("-I", "--ialloc-src", dest="ialloc_src")
     p.add_argument("-O", "--offline", dest="offline", action="append", default=[])
     p.add_argument("-G", "--group", dest="group")
@@ -100,9 +101,13 @@ def load_data(opts: argparse.Namespace) -> ClusterData:
     if opts.text_data is not None:
         return load_text_file(opts.text_data)
     if opts.rapi is not None:
-        raise HToolsError("failed to load data, aborting: the RAPI backend is not yet supported")
+        from ganeti.htools.backend.rapi import load_rapi
+
+        return load_rapi(opts.rapi, ca_file=getattr(opts, "rapi_ca_file", None))
     if opts.luxi is not None:
-        raise HToolsError("failed to load data, aborting: the LUXI backend is not yet supported")
+        from ganeti.htools.backend.luxi import load_luxi
+
+        return load_luxi(opts.luxi or None)
     if opts.ialloc_src is not None:
         from ganeti.htools.backend.iallocator import load_request_file
 

@@ -24,7 +24,7 @@ from ganeti.htools.types import HToolsError
 USAGE = """Usage: hbal [OPTION...]
   -t FILE   --text-data=FILE       the cluster data FILE
   -m CLUSTER                       collect data via RAPI at the given ADDRESS
-  -L[SOCKET] --luxi[=SOCKET]       collect data via Luxi (not yet supported)
+  -L[SOCKET] --luxi[=SOCKET]       collect data via Luxi, optionally using the given SOCKET path
   -p[FIELDS] --print-nodes[=FIELDS] print the final node list
   --print-instances                print the final instance map
   -C[FILE]  --print-commands[=FILE] print the ganeti command list
@@ -312,9 +312,38 @@ def run(argv: Sequence[str], out: TextIO, err: TextIO) -> int:
         fmem = int(c.dyn[m.D_U_MEM, gnodes].sum())
         fdsk = int(c.dyn[m.D_F_DSK, gnodes].sum())
         out.write(f"Final:    mem={fmem} disk={fdsk}\n")
-    if opts.execute:
-        raise HToolsError("hbal: Execution of commands possible only on LUXI")
+    if opts.execute and steps:
+        if opts.luxi is None:
+            raise HToolsError("hbal: Execution of commands possible only on LUXI")
+        _execute(opts, c, steps, out, err)
     return 0
+
+
+def _execute(
+    opts: argparse.Namespace, c: Cluster, steps: list[Step], out: TextIO, err: TextIO
+) -> None:
+    """``-X``: run the job sets through LUXI (errors prefixed ``hbal:`` like Ganeti)."""
+    from ganeti import errors
+    from ganeti.htools.backend.luxi import default_socket
+    from ganeti.htools.execute import execute_plan
+    from ganeti.luxi.client import LuxiClient
+
+    try:
+        with LuxiClient(opts.luxi or default_socket()) as client:
+            execute_plan(
+                c,
+                steps,
+                client,
+                out,
+                err,
+                first_only=opts.first_job_group,
+                priority=opts.priority,
+                reason=opts.reason,
+            )
+    except HToolsError as exc:
+        raise HToolsError(f"hbal: {exc}") from None
+    except errors.GanetiError as exc:
+        raise HToolsError(f"hbal: {exc}") from None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
