@@ -17,6 +17,7 @@ from ganeti.fileutils import write_file_atomic
 from ganeti.jobs.queue import JobQueue
 from ganeti.locking import LockManager
 from ganeti.luxi import protocol as L
+from ganeti.masterd.coalesce import Coalescer
 from ganeti.masterd.live import (
     LIVE_INSTANCE_FIELDS,
     LIVE_NODE_FIELDS,
@@ -48,6 +49,9 @@ class MasterHandlers:
         self.queue = queue
         self.locks = locks
         self.rpc = rpc
+        # Concurrent live queries share fan-outs (never one that started before them).
+        self._node_live = Coalescer(lambda: gather_node_live(self.config, self.rpc))
+        self._instance_live = Coalescer(lambda: gather_instance_live(self.config, self.rpc))
 
     def table(self) -> Mapping[str, Callable[..., Any]]:
         return {
@@ -151,11 +155,11 @@ class MasterHandlers:
     async def _context(self, what: str, fields: Sequence[str]) -> query.QueryContext:
         node_live = None
         if what == "node" and LIVE_NODE_FIELDS.intersection(fields):
-            node_live = await gather_node_live(self.config, self.rpc)
+            node_live = await self._node_live.get()
         instance_live = None
         failed_nodes: frozenset[str] = frozenset()
         if what == "instance" and LIVE_INSTANCE_FIELDS.intersection(fields):
-            instance_live, failed_nodes = await gather_instance_live(self.config, self.rpc)
+            instance_live, failed_nodes = await self._instance_live.get()
         return query.QueryContext(
             config=self.config.config,
             node_live=node_live,
