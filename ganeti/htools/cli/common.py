@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
-from typing import NoReturn, TextIO
+from typing import Any, NoReturn, TextIO
 
 from ganeti.htools.backend.text import ClusterData, load_text_file
 from ganeti.htools.model import Cluster, lookup_instances
@@ -213,3 +213,34 @@ def _known(c: Cluster, name: str) -> bool:
 
 def stdout_stderr() -> tuple[TextIO, TextIO]:
     return sys.stdout, sys.stderr
+
+
+def prologue(
+    parser: Any,
+    argv: Sequence[str],
+    usage: str,
+    prog: str,
+    out: TextIO,
+    err: TextIO,
+    *,
+    usage_error_prefix: str = "Command line error: ",
+) -> Any:
+    """What every htools program does first: parse, answer --help/--version, refuse
+    arguments.  Returns the options, or an exit code when the program is done."""
+    try:
+        opts = parse_common(parser, argv)
+    except UsageError as exc:
+        sep = "\n" if usage_error_prefix.endswith(":\n") else "\n\n"
+        err.write(f"{usage_error_prefix}{exc}{sep}{usage}")
+        return 2
+    if opts.help:
+        out.write(usage)
+        return 0
+    if opts.version:
+        out.write(f"{prog} (ganeti-py) version 3.0.2-compatible\n")
+        return 0
+    if opts.help_completion:
+        return 0
+    if opts.args:
+        raise HToolsError("This program doesn't take any arguments.")
+    return opts

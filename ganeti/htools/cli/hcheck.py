@@ -46,21 +46,9 @@ def _quote(v: str) -> str:
 
 
 def run(argv: Sequence[str], out: TextIO, err: TextIO) -> int:
-    try:
-        opts = common.parse_common(make_parser(), argv)
-    except common.UsageError as exc:
-        err.write(f"Command line error: {exc}\n\n{USAGE}")
-        return 2
-    if opts.help:
-        out.write(USAGE)
-        return 0
-    if opts.version:
-        out.write("hcheck (ganeti-py) version 3.0.2-compatible\n")
-        return 0
-    if opts.help_completion:
-        return 0
-    if opts.args:
-        raise HToolsError("This program doesn't take any arguments.")
+    opts = common.prologue(make_parser(), argv, USAGE, "hcheck", out, err)
+    if isinstance(opts, int):
+        return opts
     if opts.machine_readable not in ("yes", "no"):
         raise HToolsError(f"Invalid --machine-readable value '{opts.machine_readable}'")
     machine = opts.machine_readable == "yes"

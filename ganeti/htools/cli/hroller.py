@@ -42,21 +42,9 @@ def make_parser() -> argparse.ArgumentParser:
 
 
 def run(argv: Sequence[str], out: TextIO, err: TextIO) -> int:
-    try:
-        opts = common.parse_common(make_parser(), argv)
-    except common.UsageError as exc:
-        err.write(f"Command line error: {exc}\n\n{USAGE}")
-        return 2
-    if opts.help:
-        out.write(USAGE)
-        return 0
-    if opts.version:
-        out.write("hroller (ganeti-py) version 3.0.2-compatible\n")
-        return 0
-    if opts.help_completion:
-        return 0
-    if opts.args:
-        raise HToolsError("This program doesn't take any arguments.")
+    opts = common.prologue(make_parser(), argv, USAGE, "hroller", out, err)
+    if isinstance(opts, int):
+        return opts
     data = common.load_data(opts)
     c = common.build_cluster(data, opts, err)
     hopts = HrollerOptions(

@@ -69,21 +69,9 @@ def _commands(plan: hq.SqueezePlan) -> list[str]:
 
 
 def run(argv: Sequence[str], out: TextIO, err: TextIO) -> int:
-    try:
-        opts = common.parse_common(make_parser(), argv)
-    except common.UsageError as exc:
-        err.write(f"Command line error: {exc}\n\n{USAGE}")
-        return 2
-    if opts.help:
-        out.write(USAGE)
-        return 0
-    if opts.version:
-        out.write("hsqueeze (ganeti-py) version 3.0.2-compatible\n")
-        return 0
-    if opts.help_completion:
-        return 0
-    if opts.args:
-        raise HToolsError("This program doesn't take any arguments.")
+    opts = common.prologue(make_parser(), argv, USAGE, "hsqueeze", out, err)
+    if isinstance(opts, int):
+        return opts
     sopts = hq.SqueezeOptions(
         minimal_resources=_factor(opts.minimal_resources, "minimal-resources"),
         target_resources=_factor(opts.target_resources, "target-resources"),
