@@ -81,9 +81,18 @@ verify-units:
 	    systemd-analyze verify --man=no "$$u" || exit 1; done; echo "systemd units OK"; \
 	else echo "systemd-analyze not available; skipping unit verification"; fi
 
+# Benchmarks write JSON to bench/results/; figures and context in docs/benchmarks.md.
+# They want a quiet machine; the htools ones take minutes.
 bench: $(STAMP)
 	$(PY) bench/rpc_fanout.py
 	$(PY) bench/config_commit.py
+	$(PY) bench/jobs.py
+	$(PY) bench/membership.py
+	$(PY) bench/confd.py
+	$(PY) bench/instances.py
+	$(PY) bench/rapi.py
+	$(PY) bench/htools.py
+	$(PY) bench/htools_alloc.py
 
 clean:
 	rm -rf _trial_temp build dist *.egg-info .mypy_cache .ruff_cache
