@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import re
 from collections import defaultdict
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -23,6 +24,7 @@ from twisted.web.iweb import IRequest
 from werkzeug.exceptions import NotFound
 
 from ganeti import errors
+from ganeti.rapi import htools_resources as _htools  # noqa: F401  (htools extensions)
 from ganeti.rapi import resources as _resources  # noqa: F401  (declares the routes)
 from ganeti.rapi.auth import REALM, Authenticator, AuthFailed
 from ganeti.rapi.base import PATH_VARS, ROUTES, Call, HttpError, Route, error_for
@@ -89,11 +91,12 @@ class RapiApp:
         auth: Authenticator,
         clock: IReactorTime,
         routes: list[Route] | None = None,
+        runner: Callable[..., Deferred[Any]] | None = None,
     ) -> None:
         self.luxi = luxi
         self.auth = auth
         self.clock = clock
-        self.resources = Resources(luxi, clock)
+        self.resources = Resources(luxi, clock, runner)
         self.routes = list(ROUTES if routes is None else routes)
         self.app = Klein()
         table: dict[str, dict[str, Route]] = defaultdict(dict)

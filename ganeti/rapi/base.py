@@ -67,7 +67,7 @@ def bad_request(message: str) -> HttpError:
 @attrs.frozen
 class QueryParam:
     name: str
-    kind: str = "bool"  # bool (0/1), string, int, list (repeatable), csv (comma list)
+    kind: str = "bool"  # bool (0/1), string, int, float, list (repeatable), csv (comma list)
     doc: str = ""
     required: bool = False
     enum: tuple[str, ...] = ()

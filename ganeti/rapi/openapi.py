@@ -41,6 +41,8 @@ def _query_schema(kind: str, enum: Sequence[str]) -> dict[str, Any]:
         return {"type": "integer", "enum": [0, 1]}
     if kind == "int":
         return {"type": "integer"}
+    if kind == "float":
+        return {"type": "number"}
     if kind == "list":
         return {"type": "array", "items": {"type": "string"}}
     schema: dict[str, Any] = {"type": "string"}

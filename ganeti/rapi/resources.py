@@ -11,7 +11,9 @@ import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
+from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IReactorTime
+from twisted.internet.threads import deferToThread
 
 from ganeti import constants, errors
 from ganeti.luxi import protocol as L
@@ -74,9 +76,16 @@ def _ns(clock: IReactorTime) -> int:
 class Resources:
     """The handlers' shared state: the LUXI client and a clock."""
 
-    def __init__(self, luxi: ILuxiClient, clock: IReactorTime) -> None:
+    def __init__(
+        self,
+        luxi: ILuxiClient,
+        clock: IReactorTime,
+        runner: Callable[..., Deferred[Any]] | None = None,
+    ) -> None:
         self.luxi = luxi
         self.clock = clock
+        # Runs CPU-heavy work (htools) off the reactor thread: runner(fn, *args).
+        self.runner: Callable[..., Deferred[Any]] = runner or deferToThread
 
     async def luxi_call(self, method: str, *args: Any) -> Any:
         return await self.luxi.call(method, list(args))

@@ -770,6 +770,10 @@ SPECIAL_ROUTES = [
     ("GET", "/2/jobs/<job_id>"),
     ("GET", "/2/instances/<instance>/console"),
     ("POST", "/2/instances/<instance>/reinstall"),
+    # htools extensions: tests/unit/test_rapi_htools.py
+    ("GET", "/2/htools/hbal"),
+    ("POST", "/2/htools/hbal"),
+    ("GET", "/2/htools/hspace"),
 ]
 
 
