@@ -1,7 +1,7 @@
 """Block device storage: the :class:`IStorage` seam and its drivers.
 
-``diskless``, ``file``, ``sharedfile`` and ``plain`` (LVM) are implemented; other disk
-templates (drbd, rbd, ext, gluster, blockdev) are refused with a clear error.
+``diskless``, ``file``, ``sharedfile``, ``plain`` (LVM) and ``drbd`` are implemented; other disk
+templates (rbd, ext, gluster, blockdev) are refused with a clear error.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from ganeti import constants as C
 from ganeti import errors
 from ganeti.paths import Paths
 from ganeti.storage.command import CommandResult, CommandRunner, ProcessRunner
+from ganeti.storage.drbd import DrbdStorage
 from ganeti.storage.filestorage import DisklessStorage, FileStorage, allowed_path
 from ganeti.storage.interface import Assembled, BlockDevice, DeviceStatus, IStorage
 from ganeti.storage.lvm import NO_ACTIVATION, LvmStorage
@@ -24,6 +25,7 @@ __all__ = [
     "CommandRunner",
     "DeviceStatus",
     "DisklessStorage",
+    "DrbdStorage",
     "FileStorage",
     "IStorage",
     "LvmStorage",
@@ -47,6 +49,7 @@ class StorageRegistry:
             C.DT_SHARED_FILE: FileStorage(paths, runner, shared=True),
             C.DT_PLAIN: LvmStorage(runner, lvm_extra_args),
         }
+        self._drivers[C.DT_DRBD8] = DrbdStorage(runner, LvmStorage(runner, lvm_extra_args))
 
     def get(self, dev_type: str) -> IStorage:
         driver = self._drivers.get(dev_type)

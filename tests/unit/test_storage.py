@@ -192,7 +192,8 @@ class FileStorageTests(SynchronousTestCase):
         diskless = reg.get("diskless")
         dev = BlockDevice.from_dict({"dev_type": "diskless", "logical_id": [], "size": 0})
         self.successResultOf(run(diskless.create(dev, 1, False)))
-        self.assertRaises(errors.BlockDeviceError, reg.get, "drbd")
+        self.assertEqual(reg.get("drbd").dev_type, "drbd")
+        self.assertRaises(errors.BlockDeviceError, reg.get, "rbd")
         self.assertRaises(errors.BlockDeviceError, reg.get, "nope")
         self.assertRaises(errors.BlockDeviceError, BlockDevice.from_dict, {"logical_id": []})
         self.assertRaises(
