@@ -121,6 +121,8 @@ class ConfigWriter:
         self._macs: dict[str, str] = {}
         self._disk_owner: dict[str, str] = {}
         self._node_ips: dict[str, str] = {}
+        # Temporary DRBD minor reservations of running jobs: (node uuid, minor) -> owner.
+        self._drbd_reserved: dict[tuple[str, int], str] = {}
         for inst in config.instances.values():
             self._index_instance(inst)
         for node in config.nodes.values():
@@ -426,6 +428,7 @@ class ConfigWriter:
     def remove_instance(self, uuid: str) -> None:
         inst = self.get_instance(uuid)
         self._unindex_instance(inst)
+        self._release_drbd_ports(inst.disks)
         for disk in inst.disks:
             self._config.disks.pop(disk, None)
             self._changed.add(disk)
@@ -454,6 +457,7 @@ class ConfigWriter:
         if disk_uuid not in inst.disks:
             raise _noent(f"disk of instance {inst.name!r}", disk_uuid)
         new = inst.copy()
+        self._release_drbd_ports([disk_uuid])
         new.disks.remove(disk_uuid)
         self._config.instances[inst.uuid] = new
         self._config.disks.pop(disk_uuid, None)
@@ -619,6 +623,59 @@ class ConfigWriter:
             cluster.highest_used_port = port
         self._touch((), cluster=True)
         return port
+
+    # -- DRBD minors (per node) --
+
+    def drbd_minors(self) -> dict[str, dict[int, str]]:
+        """Minors in use per node: ``{node_uuid: {minor: disk uuid or reservation owner}}``."""
+        used: dict[str, dict[int, str]] = {}
+        for disk in self._config.disks.values():
+            lid = disk.logical_id
+            if disk.dev_type != constants.DT_DRBD8 or not isinstance(lid, list) or len(lid) != 6:
+                continue
+            used.setdefault(lid[0], {})[lid[3]] = disk.uuid
+            used.setdefault(lid[1], {})[lid[4]] = disk.uuid
+        for (node, minor), owner in self._drbd_reserved.items():
+            used.setdefault(node, {}).setdefault(minor, owner)
+        return used
+
+    def allocate_drbd_minors(self, node_uuids: Sequence[str], owner: str) -> list[int]:
+        """The lowest free minor on each node, reserved for ``owner`` (a job or instance).
+
+        A node listed twice gets two different minors.  Minors of DRBD disks in the
+        configuration are taken; reservations last until :meth:`release_drbd_minors`
+        (call it once the disks are in the configuration, or when the job gives up).
+        Removing a disk from the configuration frees its minors.
+        """
+        used = self.drbd_minors()
+        out = []
+        for node in node_uuids:
+            self.get_node(node)
+            taken = used.setdefault(node, {})
+            minor = 0
+            while minor in taken:
+                minor += 1
+            taken[minor] = owner
+            self._drbd_reserved[(node, minor)] = owner
+            out.append(minor)
+        return out
+
+    def release_drbd_minors(self, owner: str) -> None:
+        for key in [k for k, v in self._drbd_reserved.items() if v == owner]:
+            del self._drbd_reserved[key]
+
+    def _release_drbd_ports(self, disk_uuids: Iterable[str]) -> None:
+        """Return the ports of DRBD disks about to be removed to the cluster's pool."""
+        pool = self._config.cluster.tcpudp_port_pool
+        for uuid in disk_uuids:
+            disk = self._config.disks.get(uuid)
+            if disk is None or disk.dev_type != constants.DT_DRBD8:
+                continue
+            lid = disk.logical_id
+            if isinstance(lid, list) and len(lid) == 6 and isinstance(lid[2], int):
+                if lid[2] not in pool:
+                    pool.append(lid[2])
+                    self._touch((), cluster=True)
 
     def _tag_target(self, kind: str, name_or_uuid: str | None) -> Any:
         if kind == "cluster":
