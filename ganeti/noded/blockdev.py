@@ -20,6 +20,7 @@ from ganeti.paths import Paths
 from ganeti.rpc.server import HandlerError
 from ganeti.storage import StorageRegistry
 from ganeti.storage import filestorage as fs
+from ganeti.storage.drbd import DrbdStorage
 from ganeti.storage.interface import Assembled, BlockDevice
 
 log = Logger()
@@ -47,6 +48,9 @@ class BlockdevBackend:
             "blockdev_grow": self.blockdev_grow,
             "blockdev_rename": self.blockdev_rename,
             "blockdev_wipe": self.blockdev_wipe,
+            "drbd_disconnect_net": self.drbd_disconnect_net,
+            "drbd_attach_net": self.drbd_attach_net,
+            "drbd_wait_sync": self.drbd_wait_sync,
             "file_storage_dir_create": self.file_storage_dir_create,
             "file_storage_dir_remove": self.file_storage_dir_remove,
             "file_storage_dir_rename": self.file_storage_dir_rename,
@@ -85,9 +89,10 @@ class BlockdevBackend:
     ) -> str:
         dev = parse_disk(bdev)
         size = _int(size, "size", 1)
-        if dev.children:
-            raise errors.BlockDeviceError(f"{dev.dev_type} disks with children are not supported")
         driver = self.storage.for_device(dev)
+        # A DRBD driver builds its own children (data and meta LV) first.
+        if dev.children and not isinstance(driver, DrbdStorage):
+            raise errors.BlockDeviceError(f"{dev.dev_type} disks with children are not supported")
         made = await driver.create(dev, size, bool(exclusive_storage))
         log.info(
             "created {disk} ({size} MiB) for {owner}", disk=dev.describe(), size=size, owner=owner
@@ -104,7 +109,10 @@ class BlockdevBackend:
         dev = parse_disk(disk)
         name = instance_name(instance)
         index = _int(idx, "idx")
-        where = await self.storage.for_device(dev).assemble(dev)
+        driver = self.storage.for_device(dev)
+        where = await driver.assemble(dev)
+        if on_primary and isinstance(driver, DrbdStorage):
+            await driver.set_primary(dev)
         link = ""
         if where.dev_path:
             link_path = self.disk_link(name, index)
@@ -162,6 +170,50 @@ class BlockdevBackend:
         if start + count > dev.size:
             raise HandlerError(f"wipe of {count} MiB at {start} MiB exceeds the disk size")
         await self.storage.for_device(dev).wipe(dev, start, count)
+
+    # --- DRBD network state ------------------------------------------------------------------
+
+    def _drbd_disks(self, disks: Any) -> list[tuple[DrbdStorage, BlockDevice]]:
+        if not isinstance(disks, list):
+            raise HandlerError("disks must be a list of disk dicts")
+        out = []
+        for item in disks:
+            dev = parse_disk(item)
+            driver = self.storage.for_device(dev)
+            if not isinstance(driver, DrbdStorage):
+                raise HandlerError(f"{dev.describe()} is not a drbd disk")
+            out.append((driver, dev))
+        return out
+
+    async def drbd_disconnect_net(self, disks: Any) -> None:
+        for driver, dev in self._drbd_disks(disks):
+            await driver.disconnect_net(dev)
+
+    async def drbd_attach_net(self, disks: Any, multimaster: Any) -> None:
+        for driver, dev in self._drbd_disks(disks):
+            await driver.attach_net(dev, bool(multimaster))
+
+    async def drbd_wait_sync(self, disks: Any) -> list[Any]:
+        """One look (the master polls): ``[all_done, lowest sync percent]``."""
+        all_done = True
+        lowest = 100.0
+        for driver, dev in self._drbd_disks(disks):
+            status = await driver.find(dev)
+            if status is None:
+                raise errors.BlockDeviceError(f"{dev.describe()} is not active")
+            if status.sync_percent is not None:
+                all_done = False
+                lowest = min(lowest, status.sync_percent)
+        return [all_done, lowest]
+
+    async def drbd_needs_activation(self, disks: Any) -> list[str]:
+        """Uuids of the disks that are not up, or up without their local disk."""
+        out = []
+        for driver, dev in self._drbd_disks(disks):
+            status = await driver.find(dev)
+            if status is None or status.ldisk_status == "faulty":
+                out.append(dev.uuid)
+        return out
 
     def file_storage_dir_create(self, file_storage_dir: Any) -> None:
         fs.create_storage_dir(self.paths, file_storage_dir)

@@ -12,6 +12,7 @@ from twisted.trial.unittest import SkipTest, SynchronousTestCase
 from zope.interface.verify import verifyObject
 
 from ganeti import errors
+from ganeti.rpc.server import HandlerError
 from ganeti.storage import StorageRegistry
 from ganeti.storage import drbd as D
 from ganeti.storage.command import CommandResult
@@ -484,3 +485,58 @@ class DryRunTests(SynchronousTestCase):
         for cmd in ("down", "primary", "secondary", "disconnect", "resize"):
             expected += _dry_run(self.conf, "nodeb", cmd, "ganeti-11000")
         self.assertEqual(runner.calls, expected)
+
+
+class NodedProcedureTests(SynchronousTestCase):
+    """blockdev_* and drbd_* procedures of noded with drbd disks (scripted commands)."""
+
+    def setUp(self) -> None:
+        from ganeti.noded.blockdev import BlockdevBackend
+
+        self.paths = node_root(self)
+        self.runner = ScriptedRunner([(tuple(STATUS), NO_RES)])
+        self.backend = BlockdevBackend(self.paths, StorageRegistry(self.paths, self.runner))
+        self.h = self.backend.handlers()
+
+    def ok(self, name: str, *args: Any) -> Any:
+        result = self.h[name](*args)
+        if hasattr(result, "__await__"):
+            return self.successResultOf(run(result))
+        return result
+
+    def test_create_and_assemble_on_primary(self) -> None:
+        disk = D.annotate(disk_dict(), PNODE, NODES)
+        self.assertEqual(
+            self.ok("blockdev_create", disk, 1024, "web1", True, "", False), "/dev/drbd3"
+        )
+        self.runner.calls.clear()
+        inst = {"name": "web1"}
+        path, link, _uri = self.ok("blockdev_assemble", disk, inst, True, 0)
+        self.assertEqual(path, "/dev/drbd3")
+        self.assertTrue(link.endswith("instance-disks/web1:0"))
+        self.assertEqual(
+            self.runner.calls, [STATUS, *UP_PRIMARY, ["drbdsetup", "primary", "ganeti-11000"]]
+        )
+
+    def test_network_procedures(self) -> None:
+        disk = D.annotate(disk_dict(), SNODE, NODES)
+        self.ok("drbd_disconnect_net", [disk])
+        self.ok("drbd_attach_net", [disk], False)
+        self.assertEqual(
+            self.runner.calls,
+            [
+                ["drbdsetup", "disconnect", "ganeti-11000", "0"],
+                ["drbdsetup", "net-options", "ganeti-11000", "0", "--allow-two-primaries=no"],
+                ["drbdsetup", "connect", "ganeti-11000", "0"],
+            ],
+        )
+        needs = self.backend.drbd_needs_activation
+        self.assertEqual(self.successResultOf(run(needs([disk]))), [""])
+        self.runner.rules = [(tuple(STATUS), CommandResult(("x",), 0, SYNCING))]
+        pdisk = D.annotate(disk_dict(), PNODE, NODES)
+        self.assertEqual(self.ok("drbd_wait_sync", [pdisk]), [False, 45.2])
+        self.assertEqual(self.successResultOf(run(needs([pdisk]))), [])
+        self.runner.rules = [(tuple(STATUS), CommandResult(("x",), 0, IN_SYNC))]
+        self.assertEqual(self.ok("drbd_wait_sync", [disk]), [True, 100.0])
+        plain = {"dev_type": "plain", "logical_id": ["xenvg", "x"], "size": 1}
+        self.failureResultOf(run(self.h["drbd_disconnect_net"]([plain])), HandlerError)

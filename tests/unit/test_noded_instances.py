@@ -146,7 +146,7 @@ class NodedInstanceTests(SynchronousTestCase):
         self.assertIn(
             "not supported",
             self.fails(
-                "blockdev_create", {"dev_type": "drbd", "logical_id": []}, 1, "x", True, "", False
+                "blockdev_create", {"dev_type": "rbd", "logical_id": []}, 1, "x", True, "", False
             ),
         )
         self.assertIn(
