@@ -193,7 +193,9 @@ async def _rollback_disks(lu: LogicalUnit, disks: list[Disk], feedback: Feedback
     for disk in disks:
         for node_uuid in disk.nodes:
             name = node_name(cfg, node_uuid)
-            res = await lu.ctx.rpc.call_one(name, "blockdev_remove", [disk_dict(cfg, disk)])
+            res = await lu.ctx.rpc.call_one(
+                name, "blockdev_remove", [disk_dict(cfg, disk, node_uuid)]
+            )
             if not res.ok:
                 feedback(f"WARNING: could not remove disk {disk.iv_name} on {name}")
 

@@ -19,6 +19,7 @@ from ganeti.config.interfaces import IConfigWriter
 from ganeti.locking import LEVEL_INSTANCE, LEVEL_NODE
 from ganeti.objects import NIC, Disk, Instance, Node, valid_mac
 from ganeti.rpc.client import RpcResult
+from ganeti.storage import drbd
 
 # Templates this master creates (drbd belongs to another issue).
 SUPPORTED_TEMPLATES = (C.DT_DISKLESS, C.DT_FILE, C.DT_SHARED_FILE, C.DT_PLAIN)
@@ -238,6 +239,13 @@ def disk_dict(cfg: IConfigWriter, disk: Disk, node_uuid: str | None = None) -> d
         except errors.OpPrereqError:
             group = None
     data["params"] = cfg.get_cluster().fill_disk_params(disk.dev_type, group, disk.params)
+    if disk.dev_type == C.DT_DRBD8 and node_uuid is not None and disk.logical_id:
+        # The node needs its side of the mirror: own and peer secondary IPs, peer name.
+        peers = {}
+        for uuid in disk.logical_id[:2]:
+            node = cfg.get_node(uuid)
+            peers[uuid] = drbd.NodeAddr(node.name, node.secondary_ip or node.primary_ip)
+        data = drbd.annotate(data, node_uuid, peers)
     return data
 
 
