@@ -167,8 +167,9 @@ class MasterHandlers:
             failed_nodes=failed_nodes,  # type: ignore[arg-type]  # attrs converter
             jobs=self._jobs_source,
             locks=self.locks,
-            drain_flag=self.queue.is_drained(),
-            watcher_pause=self._watcher_pause(),
+            # Only cluster queries show these; the pause is a file read.
+            drain_flag=self.queue.is_drained() if what == "cluster" else None,
+            watcher_pause=self._watcher_pause() if what == "cluster" else None,
         )
 
     async def query(self, what: Any, fields: Any, qfilter: Any = None) -> Any:
