@@ -25,11 +25,12 @@ from __future__ import annotations
 
 import enum
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 import attrs
 import numpy as np
 
+from ganeti.htools import allocfast as af
 from ganeti.htools import model as m
 from ganeti.htools import moves as mv
 from ganeti.htools import score as sc
@@ -303,6 +304,7 @@ def single_scores(
     new_cols: FArray,
     map_delta: FArray,
     exact_all: bool = False,
+    fast: bool = True,
 ) -> FArray:
     """Full scores of the node list after replacing each candidate's column."""
     vals, _gm, off, mapv = _stats(c, nodes)
@@ -347,6 +349,11 @@ def single_scores(
         need = np.flatnonzero(~finite | (approx <= best + tol))
     out = approx.copy()
     out[finite] += 1e-6 * max(1.0, float(np.max(np.abs(approx[finite]))))  # never tie exact ones
+    if fast and len(need) >= af.FOLD_MIN_CANDIDATES:
+        got = af.replaced_scores(von, voff, mapv, map_delta[need], cpos[need], newv[:, need])
+        if got is not None:
+            out[need] = got
+            return out
     step = max(1, 200_000 // max(1, 18 * n_on))
     for lo in range(0, len(need), step):
         sel = need[lo : lo + step]
@@ -397,6 +404,7 @@ def try_alloc(
     pairs_within: IArray | None = None,
     fixed_primary: int | None = None,
     cap_include_offline: bool = False,
+    fast: bool = True,
 ) -> AllocSolution:
     """Best placement of `spec` on the candidate nodes (or node pairs).
 
@@ -413,10 +421,17 @@ def try_alloc(
     if spec.required_nodes == 2 and spec.mirror != Mirror.INTERNAL:
         return AllocSolution(fails, 0, None, math.inf)
     # policy per candidate node (group policy)
-    pol_fail = np.array(
-        [policy_failure(c.node_policy(int(n)), spec, bool(c.stat[m.S_EXCL, n])) for n in cand],
-        np.int64,
-    )
+    pol_memo: dict[tuple[int, bool], int] = {}
+
+    def pol_of(n: int) -> int:
+        key = (int(c.node_group[n]), bool(c.stat[m.S_EXCL, n]))
+        got = pol_memo.get(key)
+        if got is None:
+            got = policy_failure(c.node_policy(n), spec, key[1])
+            pol_memo[key] = got
+        return got
+
+    pol_fail = np.array([pol_of(int(n)) for n in cand.tolist()], np.int64)
     force = np.full(len(cand), opts.ignore_soft_errors)
     ib = inst_block(c, spec, len(cand))
     blk = c.dyn[:, cand]
@@ -443,25 +458,257 @@ def try_alloc(
             _map_delta(c, _stats(c, score_nodes)[1], ib, cand[okc])
             if c.has_location
             else np.zeros(len(okc)),
+            fast=fast,
         )
-        order = sorted(range(len(okc)), key=lambda j: (scores[j], -j))
+        order: Iterable[int] | None = None
+        if fast and np.isfinite(scores).all():
+            order = af.ascending(scores)
+        if order is None:
+            order = sorted(range(len(okc)), key=lambda j: (scores[j], -j))
         succ = len(okc)
+        check = _CapChecker(c, spec, cap_nodes, cap_include_offline, fast)
         for j in order:
             node = int(cand[okc[j]])
-            if cap_nodes is not None:
-                new_c = place(c, spec, node, -1)
-                if not globally_redundant(new_c, cap_nodes, cap_include_offline):
-                    fails[Fail.N1] += 1
-                    succ -= 1
-                    continue
+            if cap_nodes is not None and not check(node, -1):
+                fails[Fail.N1] += 1
+                succ -= 1
+                continue
             return AllocSolution(fails, succ, (node,), float(scores[j]))
         return AllocSolution(fails, 0, None, math.inf)
-    return _try_pairs(
+    if fast:
+        return _try_pairs(
+            c, spec, cand, score_nodes, opts, cap_nodes, pairs_within, pr, fails, ib, fixed_primary
+        )
+    return _try_pairs_reference(
         c, spec, cand, score_nodes, opts, cap_nodes, pairs_within, pr, fails, ib, fixed_primary
     )
 
 
+class _CapChecker:
+    """The capacity check of the cluster with the new instance placed at (p, s)."""
+
+    def __init__(
+        self,
+        c: Cluster,
+        spec: AllocSpec,
+        cap_nodes: IArray | None,
+        include_offline: bool,
+        fast: bool,
+    ) -> None:
+        self.c = c
+        self.spec = spec
+        self.cap_nodes = cap_nodes
+        self.include_offline = include_offline
+        self.fast = fast
+        self._view: af.CapView | None = None
+        self._pol: dict[tuple[int, bool], bool] = {}
+
+    def _policy(self, g: int, excl: bool) -> bool:
+        got = self._pol.get((g, excl))
+        if got is None:
+            pol = self.c.groups[g].ipolicy
+            got = (
+                policy_failure(pol if pol is not None else self.c.ipolicy, self._spec2, excl) == OK
+            )
+            self._pol[(g, excl)] = got
+        return got
+
+    def __call__(self, p: int, s: int) -> bool:
+        assert self.cap_nodes is not None
+        c, spec = self.c, self.spec
+        if not self.fast or (c.i_mem < 0).any() or (c.i_dsk < 0).any() or (c.i_dsp < 0).any():
+            new_c = place(c, spec, p, s)
+            return globally_redundant_reference(new_c, self.cap_nodes, self.include_offline)
+        if self._view is None:
+            self._view = af.CapView.of(c)
+            self._spec2 = AllocSpec(
+                name=spec.name,
+                mem=spec.mem,
+                dsk=spec.dsk,
+                vcpus=spec.vcpus,
+                template=spec.template,
+                disks=list(spec.disks) if spec.disks else [spec.dsk],
+                spindle_use=spec.spindle_use,
+                disk_spindles=spec.disk_spindles,
+            )
+            self._key = (
+                spec.mem,
+                spec.dsk,
+                spec.vcpus,
+                spec.template,
+                tuple(self._spec2.disks),
+                spec.spindle_use,
+                spec.disk_spindles,
+            )
+        view = self._view.after(
+            c,
+            self._key,
+            self._policy,
+            float(spec.mem),
+            float(spec.dsk),
+            float(spec.disk_spindles or 0),
+            spec.local,
+            spec.mirror,
+            p,
+            s,
+        )
+        return af.redundant(view, self.cap_nodes, self.include_offline)
+
+
 def _try_pairs(
+    c: Cluster,
+    spec: AllocSpec,
+    cand: IArray,
+    score_nodes: IArray,
+    opts: AllocOptions,
+    cap_nodes: IArray | None,
+    pairs_within: IArray | None,
+    pr: IArray,
+    fails: list[int],
+    ib: mv.InstBlock,
+    fixed_primary: int | None = None,
+) -> AllocSolution:
+    """`_try_pairs_reference` with the same answer, without K x K work per metric.
+
+    A pair's checks and score are elementwise functions of per-primary
+    inputs, per-secondary inputs and two pair inputs (the peer memory and
+    the shared location tags).  Pairs with no peer memory and no shared
+    location (nearly all) are scored once per distinct (primary inputs,
+    secondary inputs) combination and gathered; the others elementwise.
+    """
+    k = len(cand)
+    blk = c.dyn[:, cand]
+    st = c.stat[:, cand]
+    ibs = inst_block(c, spec, 1)
+    posmap = np.full(c.n_nodes, -1, np.int64)
+    posmap[cand] = np.arange(k)
+    # special pairs: non-zero peer memory or shared location tags
+    special = np.zeros((k, k), bool)
+    sn, pn = np.nonzero(c.peers)  # peers[s, p]
+    ps, ss = posmap[pn], posmap[sn]
+    keep = (ps >= 0) & (ss >= 0)
+    special[ps[keep], ss[keep]] = True
+    if c.has_location:
+        an, bn = np.nonzero(c.loc_pair)
+        pa, sb = posmap[an], posmap[bn]
+        keep = (pa >= 0) & (sb >= 0)
+        special[pa[keep], sb[keep]] = True
+    sp_p, sp_s = np.nonzero(special)
+    sp_peer = c.peers[cand[sp_s], cand[sp_p]]
+    # secondary checks: per secondary for generic pairs, elementwise for special ones
+    zero_k = np.zeros(k, bool)
+    srs_gen = sec_reasons(blk, st, ibs, np.zeros(k), zero_k)
+    srs = np.broadcast_to(srs_gen[None, :], (k, k)).copy()
+    if len(sp_p):
+        srs[sp_p, sp_s] = sec_reasons(
+            blk[:, sp_s], st[:, sp_s], ibs, sp_peer, np.zeros(len(sp_s), bool)
+        )
+    reason = np.where(pr[:, None] != OK, pr[:, None], srs)
+    np.fill_diagonal(reason, -2)
+    if pairs_within is not None:
+        same = pairs_within[:, None] == pairs_within[None, :]
+        reason = np.where(same, reason, -2)
+    if fixed_primary is not None:
+        reason = np.where((cand != fixed_primary)[:, None], -2, reason)
+    bad = reason[reason >= 0]
+    for r, cnt in enumerate(np.bincount(bad, minlength=len(FAIL_NAMES)).tolist()):
+        fails[r] += int(cnt)
+    ok = reason == OK
+    if not ok.any():
+        return AllocSolution(fails, 0, None, math.inf)
+    # per-candidate inputs of the incremental statistics
+    vals = sc.node_values(c.dyn[:, score_nodes], c.stat[:, score_nodes])
+    off = c.offline[score_nodes]
+    von = vals[:, ~off]
+    gm = sc.location_map(c, score_nodes)
+    mapv = sc.map_value(gm)
+    pos = {int(n): j for j, n in enumerate(score_nodes[~off])}
+    cpos = np.array([pos[int(n)] for n in cand], np.int64)
+    du = desired_unsat(c, spec, cand)
+    tag_add = np.asarray((ib.excl * (c.excl_count[cand] >= 1)).sum(axis=1)) if ib.excl.size else 0
+    pcols, _ = mv.add_pri(blk, st, ib, np.ones(k, bool), np.zeros(k), tag_add + np.zeros(k))
+    pv = sc.node_values(pcols, st)
+    sv_fixed = sc.node_values(
+        mv.add_sec(blk, st, ibs, np.zeros(k), np.ones(k, bool), np.zeros(k, bool))[0], st
+    )
+    old = von[:, cpos]
+    md = _map_delta(c, gm, ib, cand) if c.has_location else np.zeros(k)
+    n, s0, var0 = _sd_stats(von)
+    sums0 = np.cumsum(von, axis=1)[:, -1] if von.shape[1] else np.zeros(18)
+    offv = [
+        float(sc.exact_sum_rows(vals[r, off][None, :])[0]) if kind == "off" else 0.0
+        for r, (_n, _w, kind) in enumerate(sc.METRICS[:18])
+    ]
+    need = float(spec.mem)
+    r_mem = blk[m.D_R_MEM]
+    u_mem = blk[m.D_U_MEM]
+    t_mem = st[m.S_T_MEM]
+    s_cnt = blk[m.D_N_PRI] + blk[m.D_N_SEC] + 1.0
+
+    def total(pi: IArray, si: IArray, peer: FArray | float, lp: FArray | float) -> FArray:
+        """Pair scores exactly as the reference's elementwise formula."""
+        s_rmem = np.maximum(r_mem[si], peer + need)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            s_prem = s_rmem / t_mem[si]
+        s_n1 = np.where(u_mem[si] <= s_rmem, s_cnt[si], 0.0)
+        shape = np.broadcast(pi, si, s_rmem).shape
+        acc = np.zeros(shape)
+        for row, (_name, _w, kind) in enumerate(sc.METRICS):
+            if row == sc.MAP_METRIC:
+                met: FArray = np.broadcast_to((mapv + md)[pi], shape)
+            else:
+                vrow = sc.RTOTAL_ROW if row == 19 else row
+                if kind == "off":
+                    met = np.full(shape, offv[vrow])
+                else:
+                    xp = old[vrow][pi]
+                    yp = pv[vrow][pi]
+                    xs = old[vrow][si]
+                    if vrow == 3:
+                        ys: FArray = s_prem
+                    elif vrow == 2:
+                        ys = s_n1
+                    else:
+                        ys = sv_fixed[vrow][si]
+                    if kind == "sd":
+                        s1, v1 = _sd_update(n, s0[vrow], var0[vrow], xp, yp)
+                        _s2, v2 = _sd_update(n, s1, v1, xs, ys)
+                        met = np.sqrt(v2)
+                    else:
+                        yp2 = yp + (lp + du[pi]) if vrow == 17 else yp
+                        met = (sums0[vrow] + (yp2 - xp)) + (ys - xs)
+            acc = acc + sc.WEIGHTS[row] * met
+        return np.broadcast_to(acc, shape)
+
+    fp = np.vstack([old, pv, md[None, :], du[None, :]]).T
+    fs = np.vstack([old, sv_fixed, r_mem[None, :], u_mem[None, :], t_mem[None, :], s_cnt]).T
+    rep_p, inv_p = af.unique_rows(fp)
+    rep_s, inv_s = af.unique_rows(fs)
+    table = total(rep_p[:, None], rep_s[None, :], 0.0, 0.0)
+    grid = table[inv_p[:, None], inv_s[None, :]]
+    if len(sp_p):
+        lp = c.loc_pair[cand[sp_p], cand[sp_s]] if c.has_location else 0.0
+        grid[sp_p, sp_s] = total(sp_p, sp_s, sp_peer, lp)
+    flat = np.where(ok, grid, np.inf).ravel()
+    okflat = np.flatnonzero(ok.ravel())
+    order: Iterable[int] | None = None
+    if np.isfinite(flat[okflat]).all():
+        order = af.ascending(flat)
+    if order is None:
+        order = sorted(okflat.tolist(), key=lambda j: (flat[j], -j))
+    succ = len(okflat)
+    check = _CapChecker(c, spec, cap_nodes, False, True)
+    for j in order:
+        p, s = int(cand[j // k]), int(cand[j % k])
+        if cap_nodes is not None and not check(p, s):
+            fails[Fail.N1] += 1
+            succ -= 1
+            continue
+        return AllocSolution(fails, succ, (p, s), float(flat[j]))
+    return AllocSolution(fails, 0, None, math.inf)
+
+
+def _try_pairs_reference(
     c: Cluster,
     spec: AllocSpec,
     cand: IArray,
@@ -579,7 +826,7 @@ def _try_pairs(
         p, s = int(cand[j // k]), int(cand[j % k])
         if cap_nodes is not None:
             new_c = place(c, spec, p, s)
-            if not globally_redundant(new_c, cap_nodes):
+            if not globally_redundant_reference(new_c, cap_nodes):
                 fails[Fail.N1] += 1
                 succ -= 1
                 continue
@@ -721,6 +968,22 @@ def _spec_of(c: Cluster, i: int) -> AllocSpec:
 
 
 def globally_redundant(
+    c: Cluster,
+    nodes: IArray,
+    include_offline: bool = False,
+    failover_to_offline: bool = False,
+) -> bool:
+    """Every online node of `nodes` can be evacuated (the capacity check).
+
+    Same answer as `globally_redundant_reference`, computed on a light view
+    of the cluster with numpy (`allocfast.redundant`).
+    """
+    if (c.i_mem < 0).any() or (c.i_dsk < 0).any() or (c.i_dsp < 0).any():
+        return globally_redundant_reference(c, nodes, include_offline, failover_to_offline)
+    return af.redundant(af.CapView.of(c), nodes, include_offline, failover_to_offline)
+
+
+def globally_redundant_reference(
     c: Cluster,
     nodes: IArray,
     include_offline: bool = False,

@@ -1,0 +1,437 @@
+"""Fast, answer-preserving kernels for hail/hspace allocation (`alloc`).
+
+Everything here computes *exactly* what the straightforward code in
+`ganeti.htools.alloc` computes (same IEEE operations in the same order),
+only with less work:
+
+* `replaced_scores` — full cluster scores of a node list with one column
+  replaced, for many candidates at once.  The reference's two-pass standard
+  deviation is a left fold over the node list, so the fold state before the
+  replaced column is a shared prefix; only the suffix after each candidate's
+  column is folded per candidate (one vectorised step per node position over
+  the candidates already passed).  The second pass (squared deviations from
+  the candidate's mean) shares the prefix among candidates with the same mean,
+  which on symmetric clusters is nearly all of them.
+* `ascending` — candidates by (score, -index) lazily, one score level at a
+  time, instead of sorting a million pairs in Python.
+* `CapView` / `redundant` — the global N+1 ("capacity") check on a light
+  view of the cluster (no copy of the peers matrix), with the per-node
+  evacuation simulated with numpy over the group's nodes instead of Python
+  loops over node lists.  `CapView.after` gives the view of the cluster with
+  one new instance placed, without building that cluster.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import attrs
+import numpy as np
+
+from ganeti.htools import model as m
+from ganeti.htools import score as sc
+from ganeti.htools.model import BArray, Cluster, FArray, IArray
+from ganeti.htools.types import IPolicy, Mirror
+
+# Direct (per-candidate full fold) scoring is cheaper below this many candidates.
+FOLD_MIN_CANDIDATES = 24
+# Give up prefix sharing in the second pass above this many distinct means.
+MAX_MEAN_GROUPS = 512
+
+
+# --------------------------------------------------------------- scores
+
+
+def replaced_scores(
+    von: FArray,
+    voff: FArray,
+    mapv: float,
+    map_delta: FArray,
+    cpos: IArray,
+    newv: FArray,
+) -> FArray | None:
+    """Exact total scores with column ``cpos[i]`` of `von` replaced by ``newv[:, i]``.
+
+    Bit-identical to building each replaced matrix and calling
+    `score.metrics_from_values` / `score.total_score`.  Returns None when
+    the prefix sharing would not pay off (too many distinct means); the
+    caller then uses the direct computation.
+    """
+    k = len(cpos)
+    n = von.shape[1]
+    base = sc.metrics_from_values(von, voff, 0.0)
+    mets = np.tile(base, (k, 1))
+    mets[:, sc.MAP_METRIC] = mapv + map_delta
+    if k == 0:
+        return sc.total_score(mets)
+    old = von[:, cpos]
+    changed = np.any(~(newv == old), axis=1)
+    sd_rows = [int(r) for r in sc.SD_ROWS if changed[r]]
+    sum_rows = [int(r) for r in sc.SUM_ROWS if changed[r]]
+    rows = sd_rows + sum_rows
+    if not rows:
+        return sc.total_score(mets)
+    order = np.argsort(cpos, kind="stable")
+    pos = cpos[order]
+    x = np.ascontiguousarray(von[rows])  # (R, n)
+    y = np.ascontiguousarray(newv[rows][:, order])  # (R, K)
+    # bitwise-identical rows (e.g. the four load rows, or a row and its
+    # forthcoming twin) have identical folds: fold each distinct row once
+    rep, inv_r = unique_rows(np.hstack([x, y]))
+    ux, uy = x[rep], y[rep]
+    usums = _replaced_folds(ux, uy, pos, np.cumsum(ux, axis=1))
+    sums = usums[inv_r]
+    nsd = len(sd_rows)
+    sd_vals = np.zeros((0, k))
+    if nsd:
+        sd_u = np.unique(inv_r[:nsd])
+        mean = usums[sd_u] / float(n)
+        sq = _replaced_square_folds(ux[sd_u], uy[sd_u], pos, mean)
+        if sq is None:
+            return None
+        sd_vals = np.sqrt(sq / float(n))[np.searchsorted(sd_u, inv_r[:nsd])]
+    inv = np.empty(k, np.int64)
+    inv[order] = np.arange(k)
+    for j, r in enumerate(sd_rows):
+        mets[:, r] = sd_vals[j][inv]
+    for j, r in enumerate(sum_rows):
+        mets[:, r] = sums[nsd + j][inv]
+    if sc.RTOTAL_ROW in sd_rows:
+        # reserved_mem_rtotal is the plain sum of the reserved-memory row
+        mets[:, 19] = sums[sd_rows.index(sc.RTOTAL_ROW)][inv]
+    return sc.total_score(mets)
+
+
+def unique_rows(feat: FArray) -> tuple[IArray, IArray]:
+    """(representative row, inverse) of the bitwise-distinct rows of `feat`."""
+    rows = np.ascontiguousarray(feat)
+    void = rows.view(np.dtype((np.void, rows.dtype.itemsize * rows.shape[1]))).ravel()
+    _u, rep, inv = np.unique(void, return_index=True, return_inverse=True)
+    return np.asarray(rep, np.int64), np.asarray(inv, np.int64).reshape(len(rows))
+
+
+def _replaced_folds(x: FArray, y: FArray, pos: IArray, prefix: FArray) -> FArray:
+    """Left-fold sums of each row of x with column pos[c] replaced by y[:, c].
+
+    `pos` is strictly increasing; ``prefix`` is ``cumsum(x, axis=1)``.
+    Returns shape (R, K).
+    """
+    r, n = x.shape
+    k = len(pos)
+    xt = np.ascontiguousarray(x.T)  # (n, R)
+    yt = np.ascontiguousarray(y.T)  # (K, R)
+    pre = np.ascontiguousarray(prefix.T)
+    state = np.empty((k, r))  # candidates already passed form a contiguous prefix
+    nxt = [*pos.tolist(), n]
+    ptr = 0
+    for col in range(nxt[0], n):
+        if ptr:
+            view = state[:ptr]
+            np.add(view, xt[col], out=view)
+        if nxt[ptr] == col:
+            if col == 0:
+                state[ptr] = yt[ptr]
+            else:
+                np.add(pre[col - 1], yt[ptr], out=state[ptr])
+            ptr += 1
+    return np.ascontiguousarray(state.T)
+
+
+def _replaced_square_folds(x: FArray, y: FArray, pos: IArray, mean: FArray) -> FArray | None:
+    """Left-fold sums of (x' - mean_c)^2 per candidate c (x' = x with y at pos[c])."""
+    r, n = x.shape
+    k = len(pos)
+    # prefix tables per distinct (row, mean)
+    tab_rows: list[int] = []
+    tab_means: list[FArray] = []
+    tix = np.empty((r, k), np.int64)
+    for row in range(r):
+        uniq, inv = np.unique(mean[row].view(np.int64), return_inverse=True)
+        tix[row] = len(tab_rows) + inv.reshape(k)
+        tab_rows.extend([row] * len(uniq))
+        tab_means.append(uniq.view(np.float64))
+    if len(tab_rows) > MAX_MEAN_GROUPS:
+        return None
+    tm = np.concatenate(tab_means)
+    d = x[np.array(tab_rows, np.int64)] - tm[:, None]
+    pre = np.cumsum(d * d, axis=1)  # (T, n)
+    xt = np.ascontiguousarray(x.T)  # (n, R)
+    mt = np.ascontiguousarray(mean.T)  # (K, R)
+    dy = y.T - mt
+    dy = dy * dy  # (K, R)
+    state = np.empty((k, r))
+    tmp = np.empty((k, r))
+    nxt = [*pos.tolist(), n]
+    ptr = 0
+    for col in range(nxt[0], n):
+        if ptr:
+            t = tmp[:ptr]
+            np.subtract(xt[col], mt[:ptr], out=t)
+            np.multiply(t, t, out=t)
+            view = state[:ptr]
+            np.add(view, t, out=view)
+        if nxt[ptr] == col:
+            if col == 0:
+                state[ptr] = dy[ptr]
+            else:
+                np.add(pre[tix[:, ptr], col - 1], dy[ptr], out=state[ptr])
+            ptr += 1
+    return np.ascontiguousarray(state.T)
+
+
+# --------------------------------------------------------------- ordering
+
+
+def ascending(scores: FArray) -> Iterator[int] | None:
+    """Indices by (score ascending, index descending), lazily; None if any NaN.
+
+    ``+inf`` entries are skipped (callers mark invalid candidates with it),
+    so callers must not pass valid candidates scored ``+inf``.
+    """
+    if np.isnan(scores).any():
+        return None
+    return _levels(scores.copy())
+
+
+def _levels(g: FArray) -> Iterator[int]:
+    while g.size:
+        v = g.min()
+        if v == np.inf:
+            return
+        idx = np.flatnonzero(g == v)
+        for j in idx[::-1]:
+            yield int(j)
+        g[idx] = np.inf
+
+
+# --------------------------------------------------------------- capacity
+
+
+@attrs.define
+class CapView:
+    """What the global N+1 check reads from a cluster (arrays are not copied)."""
+
+    u_mem: FArray
+    f_dsk: FArray
+    f_sp: FArray
+    offline: BArray
+    excl: BArray
+    node_group: IArray
+    pnode: IArray
+    snode: IArray
+    forth: BArray
+    mirror: IArray  # 0 none, 1 internal, 2 external, 3 other
+    uses_mem: BArray
+    mem: FArray
+    dsk: FArray
+    dsp: FArray
+    local: BArray
+    spec_key: Callable[[int], tuple[object, ...]]
+    policy_ok: Callable[[int, int, bool], bool]  # (instance, group, excl)
+
+    @classmethod
+    def of(cls, c: Cluster) -> CapView:
+        return cls(
+            u_mem=c.dyn[m.D_U_MEM],
+            f_dsk=c.dyn[m.D_F_DSK],
+            f_sp=c.dyn[m.D_F_SP],
+            offline=c.offline,
+            excl=c.stat[m.S_EXCL] > 0,
+            node_group=c.node_group,
+            pnode=c.pnode,
+            snode=c.snode,
+            forth=c.i_forth,
+            mirror=np.array([_MIRROR_CODE.get(x, 3) for x in c.i_mirror], np.int64).reshape(
+                c.n_instances
+            ),
+            uses_mem=c.i_uses_mem,
+            mem=c.i_mem,
+            dsk=c.i_dsk,
+            dsp=c.i_dsp,
+            local=c.i_local,
+            spec_key=lambda i: _inst_key(c, i),
+            policy_ok=lambda i, g, ex: _policy_ok(c, i, g, ex),
+        )
+
+    def after(
+        self,
+        c: Cluster,
+        key: tuple[object, ...],
+        pol: Callable[[int, bool], bool],
+        mem: float,
+        dsk: float,
+        dsp: float,
+        local: bool,
+        mirror: Mirror,
+        p: int,
+        s: int,
+    ) -> CapView:
+        """The view after adding a running instance on primary p (secondary s)."""
+        u_mem = self.u_mem.copy()
+        f_dsk = self.f_dsk.copy()
+        f_sp = self.f_sp.copy()
+        u_mem[p] = u_mem[p] - mem
+        if local:
+            f_dsk[p] = f_dsk[p] - dsk
+            if self.excl[p]:
+                f_sp[p] = f_sp[p] - dsp
+        if s >= 0:
+            f_dsk[s] = f_dsk[s] - dsk
+            if self.excl[s]:
+                f_sp[s] = f_sp[s] - dsp
+        new = c.n_instances
+        old_key = self.spec_key
+        old_pol = self.policy_ok
+        return attrs.evolve(
+            self,
+            u_mem=u_mem,
+            f_dsk=f_dsk,
+            f_sp=f_sp,
+            pnode=np.append(self.pnode, p),
+            snode=np.append(self.snode, s),
+            forth=np.append(self.forth, False),
+            mirror=np.append(self.mirror, _MIRROR_CODE.get(mirror, 3)),
+            uses_mem=np.append(self.uses_mem, True),
+            mem=np.append(self.mem, mem),
+            dsk=np.append(self.dsk, dsk),
+            dsp=np.append(self.dsp, dsp),
+            local=np.append(self.local, local),
+            spec_key=lambda i: key if i == new else old_key(i),
+            policy_ok=lambda i, g, ex: pol(g, ex) if i == new else old_pol(i, g, ex),
+        )
+
+
+_MIRROR_CODE = {Mirror.NONE: 0, Mirror.INTERNAL: 1, Mirror.EXTERNAL: 2}
+
+
+def _inst_key(c: Cluster, i: int) -> tuple[object, ...]:
+    sp = c.inst_specs[i]
+    disks = tuple(sp.disks) if sp.disks else (int(c.i_dsk[i]),)
+    return (
+        int(c.i_mem[i]),
+        int(c.i_dsk[i]),
+        int(c.i_vcpus[i]),
+        c.i_template[i],
+        disks,
+        int(c.i_su[i]),
+        sp.disk_spindles,
+    )
+
+
+def _policy_ok(c: Cluster, i: int, g: int, excl: bool) -> bool:
+    from ganeti.htools import alloc as al
+
+    pol = c.groups[g].ipolicy
+    return policy_ok_for(pol if pol is not None else c.ipolicy, al._spec_of(c, i), excl)
+
+
+def policy_ok_for(pol: IPolicy, spec: object, excl: bool) -> bool:
+    from ganeti.htools import alloc as al
+
+    assert isinstance(spec, al.AllocSpec)
+    return al.policy_failure(pol, spec, excl) == al.OK
+
+
+def redundant(
+    v: CapView,
+    nodes: IArray,
+    include_offline: bool = False,
+    failover_to_offline: bool = False,
+) -> bool:
+    """`alloc.globally_redundant` on a `CapView` (same answer)."""
+    off = v.offline
+    nodes = np.asarray(nodes, np.int64)
+    sel = nodes if include_offline else nodes[~off[nodes]]
+    if len(sel) == 0:
+        return True
+    if (v.mem < 0).any() or (v.dsk < 0).any() or (v.dsp < 0).any():
+        raise ValueError("negative instance sizes")
+    real = np.flatnonzero(~v.forth)
+    order = real[np.argsort(v.pnode[real], kind="stable")]
+    pn = v.pnode[order]
+    starts = np.searchsorted(pn, sel, "left")
+    ends = np.searchsorted(pn, sel, "right")
+    members: dict[int, IArray] = {}
+    pol_cache: dict[tuple[object, ...], BArray] = {}
+    for n, a, b in zip(sel.tolist(), starts.tolist(), ends.tolist()):
+        if a == b:
+            continue
+        prim = order[a:b]
+        g = int(v.node_group[n])
+        grp = members.get(g)
+        if grp is None:
+            grp = np.flatnonzero((v.node_group == g) & ~off)
+            members[g] = grp
+        if not _evacuable(v, n, prim, grp, failover_to_offline, pol_cache):
+            return False
+    return True
+
+
+def _evacuable(
+    v: CapView,
+    n: int,
+    prim: IArray,
+    grp: IArray,
+    failover_to_offline: bool,
+    pol_cache: dict[tuple[object, ...], BArray],
+) -> bool:
+    mir = v.mirror[prim]
+    drbd = prim[(mir == 1) & (v.snode[prim] >= 0)]
+    shared = prim[mir == 2]
+    plain = prim[mir == 0]
+    umem: FArray | None = None
+    if len(drbd):
+        umem = v.u_mem.copy()
+        for i in drbd.tolist():
+            s = int(v.snode[i])
+            if v.offline[s] and not failover_to_offline:
+                return False
+            if v.uses_mem[i]:
+                umem[s] -= v.mem[i]
+                if umem[s] <= 0:
+                    return False
+    if not len(shared) and not len(plain):
+        return True
+    if umem is None:
+        umem = v.u_mem.copy()
+    others = grp[grp != n]
+    for i in shared.tolist():
+        need = v.mem[i] if v.uses_mem[i] else 0.0
+        um = umem[others]
+        fit = um - need > 0
+        if not fit.any():
+            return False
+        cand = np.where(fit, um, -np.inf)
+        t = int(others[int(np.argmax(cand))])  # first of the largest: smallest index
+        umem[t] -= need
+    if not len(plain):
+        return True
+    fdsk = v.f_dsk.copy()
+    fsp = v.f_sp.copy()
+    g = int(v.node_group[n])
+    ex = v.excl[others]
+    srt = sorted(plain.tolist(), key=lambda x: (-v.mem[x], x))
+    for i in srt:
+        need = v.mem[i] if v.uses_mem[i] else 0.0
+        dsk = v.dsk[i] if v.local[i] else 0.0
+        dsp = v.dsp[i] if v.local[i] else 0.0
+        key = (g, v.spec_key(i))
+        pol = pol_cache.get(key)
+        if pol is None:
+            ok_f = v.policy_ok(i, g, False)
+            ok_t = v.policy_ok(i, g, True)
+            pol = np.array([ok_f, ok_t])
+            pol_cache[key] = pol
+        ok = pol[ex.astype(np.int64)]
+        ok &= ~ex | (fsp[others] - dsp >= 0)
+        ok &= umem[others] - need > 0
+        if dsk != 0:
+            ok &= fdsk[others] - dsk > 0
+        if not ok.any():
+            return False
+        t = int(others[int(np.argmax(ok))])
+        umem[t] -= need
+        fdsk[t] -= dsk
+        if v.excl[t]:
+            fsp[t] -= dsp
+    return True
