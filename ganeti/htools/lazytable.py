@@ -65,6 +65,25 @@ class LazyKind:
 
 
 @attrs.define
+class StampIndex:
+    """The lowest cached scores of the candidates computed at one stamp.
+
+    ``sc`` holds the `size` smallest finite scores computed at the stamp,
+    sorted, with their move type (``kd``) and cell; every other finite score
+    computed then is >= ``thr`` (inf: all are listed).  Entries whose cell was
+    simulated again later are stale (their cell's stamp moved on) and are
+    skipped; ``head`` is the first entry not known to be stale.
+    """
+
+    sc: FArray
+    kd: npt.NDArray[np.int8]
+    cell: IArray
+    thr: float
+    size: int
+    head: int = 0
+
+
+@attrs.define
 class StampStats:
     s: FArray  # centred sums per row
     q: FArray  # centred sums of squares per row
@@ -90,6 +109,8 @@ class LazyCandidateTable(CandidateTable):
         self._base_lin = 0.0
         self.resimulated = 0  # candidates simulated by bound checks (stats)
         self._fresh: dict[MoveType, list[IArray]] = {}  # cells scored at stamp_now
+        self._index: dict[int, StampIndex] = {}  # per older stamp: its lowest scores
+        self.rebuilds = 0  # index rebuilds by a table scan (stats)
         super().__init__(bal, center)
 
     @staticmethod
@@ -146,6 +167,7 @@ class LazyCandidateTable(CandidateTable):
     def sync(self) -> None:
         chg, moved = self.changed_nodes()
         if chg.any() or moved.any():
+            self._seal()
             self.stamp_now += 1
             self._stale = True
             self._fresh = {}
@@ -244,7 +266,167 @@ class LazyCandidateTable(CandidateTable):
         return {k: (t.score + lo[t.stamp], t.score + hi[t.stamp]) for k, t in self.ltables.items()}
 
     # ------------------------------------------------------------ search
+    # ------------------------------------------------------------ index
+    INDEX_SIZE = 1 << 16  # entries kept per stamp (more after a rebuild)
+
+    def _make_index(self, j: int, cells: dict[MoveType, IArray], size: int) -> StampIndex:
+        scs: list[FArray] = []
+        kds: list[npt.NDArray[np.int8]] = []
+        cls: list[IArray] = []
+        for kind, cl in cells.items():
+            tab = self.ltables[kind]
+            sc_k = tab.score[cl]
+            keep = np.isfinite(sc_k) & (tab.stamp[cl] == j)
+            cl = cl[keep]
+            scs.append(sc_k[keep])
+            cls.append(cl.astype(np.int64))
+            kds.append(np.full(len(cl), int(kind), np.int8))
+        if not scs:
+            return StampIndex(
+                np.zeros(0), np.zeros(0, np.int8), np.zeros(0, np.int64), np.inf, size
+            )
+        sc_all = np.concatenate(scs)
+        kd_all = np.concatenate(kds)
+        cl_all = np.concatenate(cls)
+        thr = np.inf
+        if len(sc_all) > size:
+            part = np.argpartition(sc_all, size)
+            thr = float(sc_all[part[size]])
+            sel = part[:size]
+            sc_all, kd_all, cl_all = sc_all[sel], kd_all[sel], cl_all[sel]
+        order = np.argsort(sc_all, kind="stable")
+        return StampIndex(sc_all[order], kd_all[order], cl_all[order], thr, size)
+
+    def _seal(self) -> None:
+        """Index the candidates computed at the current stamp (it is ending)."""
+        j = self.stamp_now
+        cells = {k: np.unique(np.concatenate(parts)) for k, parts in self._fresh.items() if parts}
+        self._index[j] = self._make_index(j, cells, self.INDEX_SIZE)
+
+    def _rebuild(self, j: int, size: int) -> StampIndex:
+        """Index stamp j again from a scan of the table, keeping `size` entries."""
+        self.rebuilds += 1
+        cells = {k: np.flatnonzero(t.stamp == j) for k, t in self.ltables.items()}
+        ix = self._make_index(j, cells, size)
+        self._index[j] = ix
+        return ix
+
+    def _live(self, ix: StampIndex, j: int, lo: int, hi: int) -> npt.NDArray[np.bool_]:
+        """Which entries lo:hi of an index still carry stamp j."""
+        out = np.zeros(hi - lo, bool)
+        kd = ix.kd[lo:hi]
+        cl = ix.cell[lo:hi]
+        for kind, tab in self.ltables.items():
+            m = kd == int(kind)
+            if m.any():
+                out[m] = tab.stamp[cl[m]] == j
+        return out
+
+    def _advance(self, ix: StampIndex, j: int) -> None:
+        """Move the head of an index past stale entries."""
+        step = 64
+        while ix.head < len(ix.sc):
+            end = min(len(ix.sc), ix.head + step)
+            live = self._live(ix, j, ix.head, end)
+            if live.any():
+                ix.head += int(np.argmax(live))
+                return
+            ix.head = end
+            step = min(step * 4, 1 << 16)
+
     def best_step(self, cur: float) -> tuple[Move, float] | None:
+        """Same result as `best_step_scan`; reads only the per-stamp indexes.
+
+        The best upper bound comes from the fresh candidates and from the
+        lowest live entry of every older stamp; then, per older stamp, the
+        entries whose lower bound is within the limit are a prefix of its
+        sorted index (a table scan rebuilds the index if the limit passes
+        its threshold).
+        """
+        from ganeti.htools.balance import TIE_TOLERANCE
+
+        self.sync()
+        lo, hi = self._shifts()
+        vic_ok = self._victim_mask()
+        now = self.stamp_now
+        best_ub = np.inf
+        if np.isfinite(hi[now]):
+            for kind, parts in self._fresh.items():
+                if not parts:
+                    continue
+                tab = self.ltables[kind]
+                cl = np.concatenate(parts)
+                sc_k = tab.score[cl]
+                if vic_ok is not None:
+                    sc_k = np.where(vic_ok[cl // tab.ncol], sc_k, np.inf)
+                if len(sc_k):
+                    best_ub = min(best_ub, float(sc_k.min()) + float(hi[now]))
+        for j in list(self._index):
+            ix = self._index[j]
+            self._advance(ix, j)
+            if ix.head >= len(ix.sc):
+                if ix.thr == np.inf:  # no finite candidate carries stamp j any more
+                    del self._index[j]
+                    self.stats.pop(j, None)
+                    continue
+                ix = self._rebuild(j, ix.size)
+                self._advance(ix, j)
+            if not np.isfinite(hi[j]) or ix.head >= len(ix.sc):
+                continue
+            end = min(len(ix.sc), ix.head + 256)
+            ok = self._live(ix, j, ix.head, end)
+            if vic_ok is not None:
+                ok &= self._vic_entries(ix, vic_ok, ix.head, end)
+            if ok.any():
+                first = ix.head + int(np.argmax(ok))
+                best_ub = min(best_ub, float(ix.sc[first]) + float(hi[j]))
+        if not np.isfinite(best_ub):
+            return self.best_step_scan(cur)
+        limit = best_ub + TIE_TOLERANCE + 1e-12 * abs(best_ub)
+        todo: dict[MoveType, list[IArray]] = {}
+        for j in list(self._index):
+            if not np.isfinite(lo[j]):
+                continue
+            ix = self._index[j]
+            bound = limit - float(lo[j])
+            bound += 1e-9 * (1.0 + abs(bound))  # conservative against rounding
+            if ix.thr <= bound:
+                ix = self._rebuild(j, 2 * ix.size)
+                while ix.thr <= bound:
+                    ix = self._rebuild(j, 4 * ix.size)
+                self._advance(ix, j)
+            end = int(np.searchsorted(ix.sc, bound, side="right"))
+            if end <= ix.head:
+                continue
+            ok = self._live(ix, j, ix.head, end)
+            if vic_ok is not None:
+                ok &= self._vic_entries(ix, vic_ok, ix.head, end)
+            kd = ix.kd[ix.head : end][ok]
+            cl = ix.cell[ix.head : end][ok]
+            for kind in self.ltables:
+                m = kd == int(kind)
+                if m.any():
+                    todo.setdefault(kind, []).append(cl[m])
+        for kind, parts in todo.items():
+            cells = np.concatenate(parts)
+            self.resimulated += len(cells)
+            self._fill_cells(kind, cells)
+        return self._pick(cur, vic_ok)
+
+    def _vic_entries(
+        self, ix: StampIndex, vic_ok: npt.NDArray[np.bool_], lo: int, hi: int
+    ) -> npt.NDArray[np.bool_]:
+        out = np.zeros(hi - lo, bool)
+        kd = ix.kd[lo:hi]
+        cl = ix.cell[lo:hi]
+        for kind, tab in self.ltables.items():
+            m = kd == int(kind)
+            if m.any():
+                out[m] = vic_ok[cl[m] // tab.ncol]
+        return out
+
+    def best_step_scan(self, cur: float) -> tuple[Move, float] | None:
+        """Reference search: bounds of every cached candidate (scans the table)."""
         from ganeti.htools.balance import TIE_TOLERANCE
 
         self.sync()
@@ -279,6 +461,12 @@ class LazyCandidateTable(CandidateTable):
             if len(stale):
                 self.resimulated += len(stale)
                 self._fill_cells(kind, stale)
+        return self._pick(cur, vic_ok)
+
+    def _pick(self, cur: float, vic_ok: npt.NDArray[np.bool_] | None) -> tuple[Move, float] | None:
+        """Exact choice among the fresh candidates (all near-best ones are fresh)."""
+        from ganeti.htools.balance import TIE_TOLERANCE
+
         # every candidate that can be within the tolerance of the best is fresh
         fresh: dict[MoveType, tuple[IArray, FArray]] = {}
         best = np.inf
