@@ -383,6 +383,7 @@ async def _verify_n_plus_one(lu: LogicalUnit, v: Verifier, nodes: list[Node]) ->
         for sec in config.instance_secondary_nodes(inst):
             per = needed.setdefault(sec, {})
             per[inst.primary_node] = per.get(inst.primary_node, 0) + int(be[constants.BE_MINMEM])
+    _verify_shared_n_plus_one(lu, v, nodes, free)
     for node in nodes:
         if node.uuid not in free:
             continue
@@ -396,6 +397,57 @@ async def _verify_n_plus_one(lu: LogicalUnit, v: Verifier, nodes: list[Node]) ->
                 f"fail ({mem} MiB needed, {free[node.uuid]} MiB free)",
                 cond=free[node.uuid] < mem,
             )
+
+
+def _verify_shared_n_plus_one(
+    lu: LogicalUnit, v: Verifier, nodes: list[Node], free: dict[str, int]
+) -> None:
+    """Externally mirrored instances (sharedfile, rbd, ...) have no secondary: should
+    their primary fail, any other node of the group may restart them.  The check places
+    a node's running ones, largest first, each on the node with the most memory left
+    (online, undrained, vm_capable nodes whose free memory is known) and reports the
+    node whose instances would not all find room."""
+    cfg = lu.cfg
+    config = cfg.config
+    cluster = cfg.get_cluster()
+    shared: dict[str, list[int]] = {}
+    for inst in cfg.get_instances():
+        if inst.admin_state != constants.ADMINST_UP:
+            continue
+        if config.instance_disk_template(inst) not in constants.DTS_EXT_MIRROR:
+            continue
+        be = cluster.fill_instance_be(inst)
+        if not be.get(constants.BE_AUTO_BALANCE, True):
+            continue
+        shared.setdefault(inst.primary_node, []).append(int(be[constants.BE_MINMEM]))
+    hosts = {
+        n.uuid: free[n.uuid]
+        for n in nodes
+        if n.uuid in free and n.vm_capable and not n.drained and not n.offline
+    }
+    for node in nodes:
+        mems = sorted(shared.get(node.uuid, []), reverse=True)
+        if not mems or node.uuid not in free:
+            continue
+        room = {uuid: mem for uuid, mem in hosts.items() if uuid != node.uuid}
+        lost = 0
+        lost_mem = 0
+        for mem in mems:
+            best = max(room, key=lambda uuid: room[uuid], default=None)
+            if best is None or room[best] < mem:
+                lost += 1
+                lost_mem += mem
+            else:
+                room[best] -= mem
+        v.report(
+            ENODEN1,
+            "node",
+            node.name,
+            f"not enough memory on the other nodes to restart its {len(mems)} "
+            f"shared-storage instance(s) should it fail ({lost} instance(s), "
+            f"{lost_mem} MiB would find no room)",
+            cond=lost > 0,
+        )
 
 
 def _verifier(lu: LogicalUnit, feedback: Feedback) -> Verifier:

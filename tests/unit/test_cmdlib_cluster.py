@@ -8,6 +8,7 @@ from typing import Any
 from twisted.trial.unittest import SynchronousTestCase
 
 from ganeti import constants, errors
+from ganeti.objects import NIC, Disk, Instance
 from tests.unit.cmdlib_harness import Master
 
 
@@ -124,6 +125,55 @@ class VerifyTests(SynchronousTestCase):
         self.assertTrue(verify(self.m, skip_checks=["nplusone_mem"])["ok"])
         self.m.rpc.memory_free = {"node2.test": 4096}
         self.assertTrue(verify(self.m)["ok"])
+
+    def add_shared(self, name: str, pnode: Any, mem: int) -> None:
+        disk = Disk(
+            dev_type=constants.DT_SHARED_FILE,
+            logical_id=["loop", f"/srv/ganeti/shared-file-storage/{name}/disk0"],
+            size=1024,
+            iv_name="disk/0",
+            nodes=[pnode.uuid],
+        )
+        inst = Instance(
+            name=name,
+            primary_node=pnode.uuid,
+            os="debootstrap",
+            hypervisor=constants.HT_KVM,
+            admin_state=constants.ADMINST_UP,
+            beparams={"minmem": mem, "maxmem": mem},
+            nics=[NIC(mac=f"aa:00:00:00:01:{len(self.m.config.get_instances()):02x}")],
+        )
+        self.m.config.add_instance(inst, [disk])
+
+    def test_shared_storage_n_plus_one(self) -> None:
+        n1 = self.m.config.get_master_node()
+        self.m.add_node("node3.test", "192.0.2.13", master_candidate=True)
+        # node1 runs 3 x 1 GiB; node2 and node3 have 1.5 GiB free each: two fit, one not.
+        for i in range(3):
+            self.add_shared(f"s{i}", n1, 1024)
+        self.m.rpc.memory_free = {"node1.test": 8192, "node2.test": 1536, "node3.test": 1536}
+        self.assertFalse(verify(self.m)["ok"])
+        lines = [line for line in self.m.log if "ERROR: node node1.test: not enough" in line]
+        self.assertEqual(len(lines), 1, self.m.log)
+        self.assertIn(
+            "3 shared-storage instance(s) should it fail (1 instance(s), 1024 MiB", lines[0]
+        )
+        # Room for all three once node3 has 2 GiB free (1 + 2 spread over the two).
+        self.m.rpc.memory_free = {"node1.test": 8192, "node2.test": 1536, "node3.test": 2048}
+        self.assertTrue(verify(self.m)["ok"], self.m.log)
+        # A drained node does not count as room.
+        node = self.m.config.lookup_node("node3.test").copy()
+        node.drained = True
+        node.master_candidate = False
+        self.m.config.update(node)
+        del self.m.log[:]
+        self.assertFalse(verify(self.m)["ok"])
+        self.assertEqual(
+            len([line for line in self.m.log if "ERROR: node node1.test: not enough" in line]), 1
+        )
+        del self.m.log[:]
+        verify(self.m, skip_checks=["nplusone_mem"])
+        self.assertFalse([line for line in self.m.log if "shared-storage" in line])
 
 
 class SetParamsTests(SynchronousTestCase):
