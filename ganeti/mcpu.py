@@ -13,6 +13,9 @@ The job queue calls :meth:`IOpcodeProcessor.execute` once per opcode with callba
 3. ``callbacks.notify_start()`` (the opcode becomes ``running``), ``lu.check_prereq()``,
    then ``await lu.exec(feedback)`` unless ``dry_run``.
 4. All locks of the job are released, whatever happened.
+5. A :class:`~ganeti.cmdlib.base.ResultWithJobs` result: its jobs are submitted through
+   ``hooks.submit_jobs`` and the opcode's result is ``{"jobs": [[True, id] | [False,
+   message], ...], ...}``.
 
 Cancelling the Deferred returned by ``execute`` cancels whatever the LU or a lock wait
 is waiting for; the Deferred then fails with ``CancelledError``.  Other failures are
@@ -22,7 +25,7 @@ stored as a failed opcode's result.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from twisted.internet.defer import Deferred
@@ -31,7 +34,7 @@ from twisted.logger import Logger
 from zope.interface import Interface, implementer
 
 from ganeti import errors
-from ganeti.cmdlib.base import LogicalUnit, LUContext, MasterHooks, lu_registry
+from ganeti.cmdlib.base import LogicalUnit, LUContext, MasterHooks, ResultWithJobs, lu_registry
 from ganeti.config.interfaces import IConfigWriter
 from ganeti.locking import (
     ALL_SET,
@@ -159,6 +162,19 @@ class OpcodeProcessor:
             hooks=self.hooks,
         )
         lu = lu_class(op, ctx)
+        result = await self._run_lu(lu, op, job_id, callbacks, feedback)
+        if isinstance(result, ResultWithJobs):
+            return await self._submit_jobs(result, op)
+        return result
+
+    async def _run_lu(
+        self,
+        lu: LogicalUnit,
+        op: OpCode,
+        job_id: int,
+        callbacks: IOpExecCallbacks,
+        feedback: Callable[[str], None],
+    ) -> Any:
         try:
             lu.expand_names()
             await self._acquire(job_id, LEVEL_CLUSTER, [BGL], not lu.REQ_BGL, callbacks)
@@ -181,6 +197,33 @@ class OpcodeProcessor:
             return await lu.exec(feedback)
         finally:
             self.locks.release(job_id)
+
+    async def _submit_jobs(self, result: ResultWithJobs, parent: OpCode) -> dict[str, Any]:
+        """Submit the jobs an LU asked for (its locks are already released).
+
+        Like Ganeti, the new opcodes inherit the parent's priority and reason trail
+        unless they set their own.
+        """
+        out: dict[str, Any] = dict(result.other)
+        if not result.jobs:
+            out["jobs"] = []
+            return out
+        submit = self.hooks.submit_jobs
+        if submit is None:
+            raise errors.OpExecError("this master cannot submit jobs from a job")
+        jobs: list[list[dict[str, Any]]] = []
+        for ops in result.jobs:
+            job = []
+            for op in ops:
+                data = dict(op)
+                if getattr(parent, "priority", None) is not None:
+                    data.setdefault("priority", parent.priority)
+                if getattr(parent, "reason", None):
+                    data.setdefault("reason", [list(r) for r in parent.reason])
+                job.append(data)
+            jobs.append(job)
+        out["jobs"] = _jsonable(await submit(jobs))
+        return out
 
     async def _acquire(
         self, owner: int, level: int, names: Names, shared: bool, callbacks: IOpExecCallbacks

@@ -30,7 +30,7 @@ Registering an LU::
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, ClassVar, TypeVar
 
 from attrs import define, field, frozen
@@ -66,6 +66,22 @@ class MasterHooks:
     # OP_CLUSTER_DESTROY passed its checks (argument: the master's name): the master
     # leaves the cluster and stops once the job's result is written.
     cluster_destroyed: Callable[[str], object] | None = None
+    # Submit new jobs (lists of opcode dicts), as LUXI SubmitManyJobs does; fires with
+    # ``[[True, job_id] | [False, message], ...]``.  Used for :class:`ResultWithJobs`.
+    submit_jobs: Callable[[list[list[dict[str, Any]]]], Awaitable[list[list[Any]]]] | None = None
+
+
+@frozen
+class ResultWithJobs:
+    """An LU result that fans out into new jobs (Ganeti's ``ResultWithJobs``).
+
+    The processor submits ``jobs`` (each a list of opcode dicts) once the LU is done and
+    its locks are released; the opcode's result becomes ``{"jobs": [[True, id] |
+    [False, message], ...], **other}`` (the ``JobIdListOnly`` shape).
+    """
+
+    jobs: list[list[dict[str, Any]]]
+    other: dict[str, Any] = field(factory=dict)
 
 
 @frozen

@@ -5,6 +5,11 @@ state survives node daemon restarts (and, with the run dir on tmpfs, not node re
 like real VMs).  Migration moves the state: the source hands the file's content to the
 master (``migration_info``), the target writes it as "migrating" and makes it running on
 success, the source removes its copy.
+
+Test hook: if ``<run dir>/fake-hv-migration-seconds`` holds a number, a migration started
+on this node reports ``active`` (with a growing ``transferred_ram``) for that many
+seconds before it completes, like a slow memory transfer.  Without the file a migration
+completes at once.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from ganeti import errors
 from ganeti.fileutils import write_file_atomic
 from ganeti.hypervisor import params
 from ganeti.hypervisor.interface import (
+    MIGRATION_ACTIVE,
     MIGRATION_COMPLETED,
     MIGRATION_NONE,
     REBOOT_HARD,
@@ -39,6 +45,8 @@ from ganeti.hypervisor.interface import (
 log = Logger()
 
 _FORBIDDEN = frozenset({"", ".", ".."})
+# In the node's run directory: the test hook making migrations take time.
+MIGRATION_SECONDS_FILE = "fake-hv-migration-seconds"
 
 
 def _check_name(name: str) -> str:
@@ -201,7 +209,19 @@ class FakeHypervisor:
         if data is None:
             raise errors.HypervisorError(f"instance {instance.name} is not running")
         data["migrated_to"] = target
+        data["migration_started"] = self.clock.seconds()
         self._write(instance.name, data)
+
+    def _migration_seconds(self) -> float:
+        """The test hook's transfer time (0: none); see the module docstring."""
+        try:
+            text = (self.state_dir.parent / MIGRATION_SECONDS_FILE).read_text()
+        except OSError:
+            return 0.0
+        try:
+            return max(0.0, float(text.strip()))
+        except ValueError:
+            return 0.0
 
     async def finalize_migration_dst(
         self, instance: InstanceSpec, info: str, success: bool
@@ -225,10 +245,20 @@ class FakeHypervisor:
         data = self._read(instance.name)
         if data is not None:
             data.pop("migrated_to", None)
+            data.pop("migration_started", None)
             self._write(instance.name, data)
 
     async def migration_status(self, instance: InstanceSpec) -> dict[str, Any]:
         data = self._read(instance.name)
         if data is not None and "migrated_to" in data:
+            duration = self._migration_seconds()
+            elapsed = self.clock.seconds() - float(data.get("migration_started") or 0)
+            if duration and elapsed < duration:
+                total = int(data.get("memory") or 0)
+                return {
+                    "status": MIGRATION_ACTIVE,
+                    "transferred_ram": int(total * elapsed / duration),
+                    "total_ram": total,
+                }
             return {"status": MIGRATION_COMPLETED}
         return {"status": MIGRATION_NONE}

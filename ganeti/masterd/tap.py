@@ -237,12 +237,17 @@ def build_service(options: Options, reactor: Any) -> MasterService:
 
         reactor.callLater(1.0, leave)
 
+    def submit_jobs(jobs: list[list[dict[str, Any]]]) -> defer.Deferred[list[list[Any]]]:
+        # Jobs a job fans out into (node evacuate/migrate...): SubmitManyJobs semantics.
+        return queue_holder[0].submit_many_jobs(jobs)
+
     hooks = MasterHooks(
         bootstrap_rpc=bootstrap_rpc,
         previous_rpc=previous_rpc if paths.client_previous_pem.exists() else None,
         set_max_running_jobs=set_max_running_jobs,
         reload_client_certificate=reload_client_certificate,
         cluster_destroyed=cluster_destroyed,
+        submit_jobs=submit_jobs,
     )
     processor = OpcodeProcessor(
         config=writer, locks=locks, rpc=rpc, clock=reactor, paths=paths, hooks=hooks
