@@ -418,9 +418,14 @@ class OSScriptRunner:
         args: Sequence[str] = (),
         stdin_path: Path | None = None,
         stdout_path: Path | None = None,
+        stdin_fd: int | None = None,
+        stdout_fd: int | None = None,
     ) -> defer.Deferred[ScriptResult]:
         """Run script ``kind``; the result says how it ended (it never errbacks on a
-        failed script; cancelling the Deferred kills the process)."""
+        failed script; cancelling the Deferred kills the process).
+
+        ``stdin_fd``/``stdout_fd`` hand the child an open descriptor (e.g. one end of a
+        pipe) as its stdin/stdout; the caller keeps and closes its own copy."""
         script = osdef.script(kind)
         log_file.parent.mkdir(parents=True, exist_ok=True)
         logfile = open(log_file, "ab")
@@ -440,9 +445,15 @@ class OSScriptRunner:
                 os.close(fd)
             logfile.close()
             raise OSDefinitionError(f"cannot open stream for {kind}: {exc}") from None
+        if stdin_fd is not None:
+            child_fds[0] = stdin_fd
+        if stdout_fd is not None:
+            child_fds[1] = stdout_fd
 
         ended: defer.Deferred[int] = defer.Deferred()
-        proto = _ScriptProtocol(logfile, ended, keep_stdin=stdin_path is not None)
+        proto = _ScriptProtocol(
+            logfile, ended, keep_stdin=stdin_path is not None or stdin_fd is not None
+        )
         state = {"timed_out": False, "cancelled": False}
         transport: list[Any] = []
 

@@ -294,8 +294,14 @@ def build_handlers(
     os_backend = OSBackend(
         paths.os_search_path, osdef.OSScriptRunner(reactor, paths.os_log_dir), blockdev
     )
+    from ganeti.noded.exports import ExportsBackend
+    from ganeti.noded.impexp import TransferManager
+
+    transfers = TransferManager(paths, reactor, run_in_thread, blockdev, os_backend)
     merged = dict(base)
     merged.update(blockdev.handlers())
     merged.update(os_backend.handlers())
     merged.update(instances.handlers())
+    merged.update(transfers.handlers())
+    merged.update(ExportsBackend(paths, reactor).handlers())
     return merged

@@ -129,6 +129,12 @@ _TABLE: tuple[Procedure, ...] = (
     Procedure("export_remove", ("export",), _F),
     Procedure("export_info", ("path",), _F),
     Procedure("finalize_export", ("instance", "snap_disks"), _N),
+    # Disk transfers between node daemons over TLS (ganeti/noded/transfer.py).
+    Procedure("import_start", ("opts", "instance", "component", "dest"), _F),
+    Procedure("export_start", ("opts", "host", "port", "instance", "component", "source"), _F),
+    Procedure("impexp_status", ("names",), _F),
+    Procedure("impexp_abort", ("name",), _F),
+    Procedure("impexp_cleanup", ("name",), _F),
 )
 
 PROCEDURES: Mapping[str, Procedure] = {p.name: p for p in _TABLE}
