@@ -11,6 +11,9 @@
 # guest stdio straight to files (no virtlogd).
 # LIBVIRT_CACHE_DIR (optional): a persistent directory for /var/cache/libvirt, so the QEMU
 # capability probe (~8 s under TCG) is paid once instead of at every start.
+# LIBVIRTD_LISTEN_ADDR (optional): also listen on TCP port 16509 of this address without
+# authentication (peer-to-peer migration between test daemons, qemu+tcp://ADDR/system).  Only
+# for a daemon started inside a private network namespace (tests/vm/twonode.py does that).
 #
 # `stop` destroys every domain still running in this daemon, stops the daemon (TERM, then KILL
 # after 10 s) and kills any QEMU process it left behind (by the pid files in DIR/run/qemu).
@@ -43,16 +46,22 @@ security_driver = "none"
 cgroup_controllers = [ ]
 stdio_handler = "file"
 CONF
+  TCP=0
+  LISTEN_FLAG=""
+  [ -z "${LIBVIRTD_LISTEN_ADDR:-}" ] || { TCP=1; LISTEN_FLAG="--listen"; }
   cat > "$S/etc/libvirtd.conf" <<CONF
-# test libvirtd (tools/libvirtd-ctl.sh): unix socket only
+# test libvirtd (tools/libvirtd-ctl.sh): unix socket (and TCP with LIBVIRTD_LISTEN_ADDR)
 listen_tls = 0
-listen_tcp = 0
+listen_tcp = $TCP
 unix_sock_group = "root"
 unix_sock_rw_perms = "0700"
 auth_unix_rw = "none"
 auth_unix_ro = "none"
 host_uuid = "$(cat /proc/sys/kernel/random/uuid)"
 CONF
+  if [ "$TCP" = 1 ]; then
+    printf 'auth_tcp = "none"\nlisten_addr = "%s"\n' "$LIBVIRTD_LISTEN_ADDR" >> "$S/etc/libvirtd.conf"
+  fi
   rm -f "$S/run/libvirt-sock" "$PIDFILE"   # a stale socket would end the wait below too early
   unshare --mount --propagation private sh -c '
     set -eu
@@ -62,7 +71,7 @@ CONF
     mount --bind "$1/lib" /var/lib/libvirt
     mount --bind "$1/log" /var/log/libvirt
     mount --bind "$2" /var/cache/libvirt
-    exec libvirtd --pid-file /run/libvirt/libvirtd.pid' libvirtd-ctl "$S" "$CACHE" \
+    exec libvirtd $3 --pid-file /run/libvirt/libvirtd.pid' libvirtd-ctl "$S" "$CACHE" "$LISTEN_FLAG" \
     > "$S/libvirtd.log" 2>&1 < /dev/null &
   pid=$!
   i=0

@@ -11,8 +11,9 @@
 #   GUEST-DISK <vdX> sectors=<n>      for each virtio disk
 #   GUEST-NIC <ethN> <mac>            for each network interface
 # and then idles.  An ACPI power-button press (libvirt shutdown, QMP system_powerdown) makes it print
-# GUEST-POWERBUTTON and power off.  Kernel command line switch `guest.halt`: power off right after
-# GUEST-UP (boot smoke test).
+# GUEST-POWERBUTTON and power off.  Kernel command line switches: `guest.halt` powers off right
+# after GUEST-UP (boot smoke test); `guest.tick` prints `GUEST-TICK uptime=<seconds>` every second
+# (a live migration test reads it on the target to see the guest kept running).
 # The output is written to a temporary directory and moved into place at the end, so an
 # interrupted run never leaves a half-built guest behind.
 set -eu
@@ -61,6 +62,10 @@ echo "GUEST-UP kernel=$($B uname -r) uptime=$($B cut -d' ' -f1 /proc/uptime)"
 for d in /sys/block/vd*; do [ -e "$d" ] && echo "GUEST-DISK $($B basename $d) sectors=$($B cat $d/size)"; done
 for n in /sys/class/net/*; do [ -e "$n" ] && echo "GUEST-NIC $($B basename $n) $($B cat $n/address)"; done
 case " $($B cat /proc/cmdline) " in *" guest.halt "*) $B poweroff -f ;; esac
+# guest.tick: the guest's uptime every second; a live migration must not reset or stop it.
+case " $($B cat /proc/cmdline) " in *" guest.tick "*)
+  while true; do echo "GUEST-TICK uptime=$($B cut -d' ' -f1 /proc/uptime)"; $B sleep 1; done ;;
+esac
 while true; do $B sleep 3600; done
 INIT
 chmod +x "$R/init"

@@ -46,6 +46,10 @@ MIGRATION_COMPLETED = "completed"
 MIGRATION_FAILED = "failed"
 MIGRATION_NONE = "none"
 
+# DiskRef.storage values.
+DISK_SHARED = "shared"
+DISK_LOCAL = "local"
+
 
 @attrs.frozen
 class DiskRef:
@@ -61,6 +65,9 @@ class DiskRef:
     uuid: str = ""
     name: str | None = None
     size: int = 0
+    # Where the data lives for a migration: DISK_SHARED (the target opens the same
+    # storage), DISK_LOCAL (node-local, copied by a storage-copy migration), "" unknown.
+    storage: str = ""
 
 
 @attrs.frozen

@@ -8,7 +8,8 @@ the injected clock.  Only domains carrying our metadata element are reported.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import xml.etree.ElementTree as ET
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,8 @@ from ganeti import constants as C
 from ganeti import errors
 from ganeti.hypervisor import domxml, params, routed
 from ganeti.hypervisor.interface import (
+    DISK_LOCAL,
+    DISK_SHARED,
     MIGRATION_ACTIVE,
     MIGRATION_COMPLETED,
     MIGRATION_NONE,
@@ -39,6 +42,8 @@ from ganeti.hypervisor.interface import (
 log = Logger()
 
 STOP_POLL_INTERVAL = 1.0
+# kvm hvparam: the longest pause (ms) a live migration may take for its last copy.
+MIGRATION_DOWNTIME = "migration_downtime"
 
 try:  # pragma: no cover - depends on the host
     import libvirt as _libvirt
@@ -404,27 +409,71 @@ class LibvirtHypervisor:
         path = "/" + rest.split("/", 1)[1] if "/" in rest else "/system"
         return f"{scheme.split('+')[0]}+tcp://{target}{path.split('?')[0]}"
 
+    def migration_request(
+        self, instance: InstanceSpec, target: str, live: bool, copy_disks: Sequence[str] = ()
+    ) -> tuple[str, dict[str, Any], int]:
+        """What ``migrate`` hands to ``virDomainMigrateToURI3``: the destination
+        libvirt URI, the typed parameters and the flags.
+
+        Peer to peer: the source libvirtd talks to the target's libvirtd itself, so the
+        migration survives the caller (noded) and needs no client-side connection.  The
+        QEMU migration stream (and the NBD stream of copied disks) goes to
+        ``tcp://<target>`` (the address the master passes: the target's secondary IP) on
+        a port the target's libvirtd picks from its range; without an explicit URI the
+        target would offer its host name, which need not resolve to the replication
+        network.  ``migration_bandwidth`` (MiB/s) limits the stream.
+
+        ``copy_disks`` (target device names, e.g. ``vda``) are node-local disks copied
+        during the migration (``VIR_MIGRATE_NON_SHARED_DISK``); the target must hold a
+        file of the same size at the same path.  File disks the cluster declares shared
+        (``sharedfile``) are vouched for with ``VIR_MIGRATE_UNSAFE``: libvirt only
+        recognises some shared file systems (NFS, GFS2, OCFS2, CephFS, ...) and refuses
+        any other directory, however it is shared."""
+        lv = _lv()
+        hv = params.fill_defaults(self.name, instance.hvparams)
+        dest = self.migration_uri(instance, target)
+        host = f"[{target}]" if ":" in target and not target.startswith("[") else target
+        mig_params: dict[str, Any] = {lv.VIR_MIGRATE_PARAM_URI: f"tcp://{host}"}
+        bandwidth = hv.get(C.HV_MIGRATION_BANDWIDTH)
+        if isinstance(bandwidth, int) and not isinstance(bandwidth, bool) and bandwidth > 0:
+            mig_params[lv.VIR_MIGRATE_PARAM_BANDWIDTH] = bandwidth
+        flags = lv.VIR_MIGRATE_PEER2PEER | lv.VIR_MIGRATE_UNDEFINE_SOURCE
+        if live:
+            flags |= lv.VIR_MIGRATE_LIVE
+        if copy_disks:
+            flags |= lv.VIR_MIGRATE_NON_SHARED_DISK
+            mig_params[lv.VIR_MIGRATE_PARAM_MIGRATE_DISKS] = list(copy_disks)
+        if any(d.storage == DISK_SHARED and d.kind == "file" for d in instance.disks):
+            flags |= lv.VIR_MIGRATE_UNSAFE
+        return dest, mig_params, flags
+
     async def migrate(
         self, cluster_name: str, instance: InstanceSpec, target: str, live: bool
     ) -> None:
         uri = self.uri_for(instance.hvparams)
-        dest = self.migration_uri(instance, target)
-        lv = _lv()
-        flags = lv.VIR_MIGRATE_PEER2PEER | lv.VIR_MIGRATE_UNDEFINE_SOURCE
-        if live:
-            flags |= lv.VIR_MIGRATE_LIVE
-        bandwidth = instance.hvparams.get(C.HV_MIGRATION_BANDWIDTH)
+        downtime = params.fill_defaults(self.name, instance.hvparams).get(MIGRATION_DOWNTIME)
+        local = {d.path for d in instance.disks if d.storage == DISK_LOCAL}
 
-        def go() -> None:
+        def go() -> str:
             dom = self._lookup(uri, instance.name)
             if dom is None:
                 raise errors.HypervisorError(f"instance {instance.name} is not running")
-            mig_params: dict[str, Any] = {}
-            if isinstance(bandwidth, int) and bandwidth > 0:
-                mig_params[lv.VIR_MIGRATE_PARAM_BANDWIDTH] = bandwidth
+            copy = disk_targets(dom.XMLDesc(0), local) if local else []
+            if len(copy) != len(local):
+                raise errors.HypervisorError(
+                    f"instance {instance.name}: not every local disk is attached to the "
+                    "running domain; cannot copy its storage"
+                )
+            dest, mig_params, flags = self.migration_request(instance, target, live, copy)
+            if live and isinstance(downtime, int) and not isinstance(downtime, bool):
+                if downtime > 0:
+                    # The longest pause (ms) QEMU may take to copy the last dirty pages.
+                    dom.migrateSetMaxDowntime(downtime, 0)
             dom.migrateToURI3(dest, mig_params, flags)
+            return dest
 
-        await self._call(f"migrating {instance.name} to {dest}", go)
+        dest = await self._call(f"migrating {instance.name} to {target}", go)
+        log.info("{hv}: migrated {name} to {dest}", hv=self.name, name=instance.name, dest=dest)
 
     async def finalize_migration_dst(
         self, instance: InstanceSpec, info: str, success: bool
@@ -458,6 +507,21 @@ class LibvirtHypervisor:
 
         result: dict[str, Any] = await self._call(f"migration status of {instance.name}", status)
         return result
+
+
+def disk_targets(domain_xml: str, paths: set[str]) -> list[str]:
+    """Target device names (``vda``...) of the domain's disks whose source is in
+    ``paths``, in the domain's order."""
+    out = []
+    for disk in ET.fromstring(domain_xml).iterfind("./devices/disk"):
+        source = disk.find("source")
+        target = disk.find("target")
+        if source is None or target is None:
+            continue
+        path = source.get("file") or source.get("dev")
+        if path in paths and target.get("dev"):
+            out.append(str(target.get("dev")))
+    return out
 
 
 def _is_no_domain(exc: BaseException) -> bool:

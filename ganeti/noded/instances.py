@@ -239,7 +239,10 @@ class InstanceBackend:
         if not isinstance(target, str) or not target:
             raise HandlerError("target must be a node address")
         hv = self._hv(args.instance.hypervisor)
-        await hv.migrate(str(cluster_name), args.spec(), target, bool(live))
+        # With the disks' paths and storage kinds: the hypervisor decides from them which
+        # disks it must copy (node-local ones) and which the target opens itself.
+        spec = await self._spec(args)
+        await hv.migrate(str(cluster_name), spec, target, bool(live))
 
     async def instance_finalize_migration_src(self, instance: Any, success: Any, live: Any) -> None:
         args = parse_instance(instance)

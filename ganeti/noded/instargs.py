@@ -15,7 +15,7 @@ import attrs
 
 from ganeti import constants as C
 from ganeti import objects
-from ganeti.hypervisor.interface import DiskRef, InstanceSpec, NicSpec
+from ganeti.hypervisor.interface import DISK_LOCAL, DISK_SHARED, DiskRef, InstanceSpec, NicSpec
 from ganeti.rpc.server import HandlerError
 from ganeti.storage.interface import Assembled, BlockDevice
 
@@ -68,6 +68,7 @@ class InstanceArgs:
                     uuid=dev.uuid,
                     name=dev.name,
                     size=dev.size,
+                    storage=disk_storage(dev.dev_type),
                 )
             )
         return InstanceSpec(
@@ -80,6 +81,16 @@ class InstanceArgs:
             nics=self.nics(),
             network_port=inst.network_port,
         )
+
+
+def disk_storage(dev_type: str) -> str:
+    """DiskRef.storage of a disk template: shared (externally mirrored, or DRBD with
+    both nodes primary during a migration), local (file, plain) or unknown."""
+    if dev_type in C.DTS_EXT_MIRROR or dev_type in C.DTS_INT_MIRROR:
+        return DISK_SHARED
+    if dev_type in (C.DT_FILE, C.DT_PLAIN):
+        return DISK_LOCAL
+    return ""
 
 
 def _check_dict(value: Any, what: str) -> Mapping[str, Any]:
