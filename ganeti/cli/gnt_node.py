@@ -1,4 +1,4 @@
-"""gnt-node: add, remove, list and modify cluster nodes."""
+"""gnt-node: add, remove, list and modify cluster nodes; move their instances away."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import argparse
 from typing import Any
 
 from ganeti.cli import base
+from ganeti.cli.node_moves import add_move_commands
 from ganeti.cli.tags import add_tag_commands
 
 DEFAULT_FIELDS = ["name", "dtotal", "dfree", "mtotal", "mnode", "mfree", "pinst_cnt", "sinst_cnt"]
@@ -201,6 +202,7 @@ def build() -> argparse.ArgumentParser:
     base.add_submit_opts(mod)
     mod.set_defaults(func=cmd_modify)
 
+    add_move_commands(sub)  # migrate, evacuate, failover
     add_tag_commands(sub, "node")
     return p
 

@@ -480,7 +480,7 @@ class LUInstanceMigrate(_MoveLU):
                 [cfg.get_cluster().cluster_name, idict, self.target_address(target), self.live],
             )
             rpc_payload(res, "migration")
-            await self._wait_migration(source, idict, feedback)
+            await self._wait_migration(source, idict, feedback, target)
         except errors.OpExecError as exc:
             feedback(f"Migration failed, aborting: {exc}")
             await self._abort(source, target, idict, migration_info, accepted, feedback)
@@ -514,7 +514,11 @@ class LUInstanceMigrate(_MoveLU):
         feedback("* done")
 
     async def _wait_migration(
-        self, source: Node, idict: dict[str, Any], feedback: Feedback
+        self,
+        source: Node,
+        idict: dict[str, Any],
+        feedback: Feedback,
+        target: Node | None = None,
     ) -> None:
         clock = self.ctx.clock
         start = clock.seconds()
@@ -528,6 +532,15 @@ class LUInstanceMigrate(_MoveLU):
                 raise errors.OpExecError(f"migration failed: {detail}")
             if state != "active":
                 return
+            if target is not None:
+                # A target whose node daemon died mid-way cannot be finalized: abort
+                # while the source still runs the instance.
+                alive = await self.ctx.rpc.call_one(target.name, "version", [])
+                if not alive.ok:
+                    raise errors.OpExecError(
+                        f"the target node {target.name} stopped answering during the "
+                        f"migration: {alive.fail_msg}"
+                    )
             now = clock.seconds()
             if now - start > MIGRATION_TIMEOUT:
                 raise errors.OpExecError(f"migration still active after {MIGRATION_TIMEOUT} s")
