@@ -18,7 +18,9 @@ from twisted.trial.unittest import TestCase
 
 from ganeti import devcluster
 from ganeti.hypervisor.fake import MIGRATION_SECONDS_FILE
+from ganeti.rapi import devtools
 from tests.cluster.test_migration import NODES, SHARED_WIRE, share_storage
+from tests.cluster.test_rapi_lifecycle import RapiClient
 
 BIN = Path(sys.executable).parent
 
@@ -103,6 +105,10 @@ class NodeMovesClusterTests(TestCase):
             name,
         )
 
+    def serial(self, name: str) -> int:
+        out = self.gnt("gnt-instance", "list", "--no-headers", "-o", "serial_no", name)
+        return int(out.strip())
+
     def assert_consistent(self, names: list[str]) -> dict[str, list[str]]:
         """Every instance runs exactly where the configuration says."""
         rows = self.listing()
@@ -177,15 +183,7 @@ class NodeMovesClusterTests(TestCase):
         # The source's fake hypervisor now takes 30 s to "transfer the memory".
         hook = source.paths.run_dir / MIGRATION_SECONDS_FILE
         hook.write_text("30\n")
-        before = json.loads(
-            subprocess.run(
-                [str(BIN / "gnt-instance"), "list", "--no-headers", "-o", "name,pnode,serial_no"],
-                env=self.env(),
-                capture_output=True,
-                text=True,
-                check=True,
-            ).stdout.split()[2]
-        )
+        before = self.serial("web1")
         proc = subprocess.Popen(
             [str(BIN / "gnt-instance"), "migrate", "-f", "-n", "node3.test", "web1"],
             env=self.env(),
@@ -221,14 +219,7 @@ class NodeMovesClusterTests(TestCase):
         self.assertEqual(self.listing()["web1"], ["node2.test", "running"])
         state = json.loads((source.paths.run_dir / "fake-hv" / "web1").read_text())
         self.assertNotIn("migrated_to", state)
-        out = subprocess.run(
-            [str(BIN / "gnt-instance"), "list", "--no-headers", "-o", "name,pnode,serial_no"],
-            env=self.env(),
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.split()
-        self.assertEqual(json.loads(out[2]), before)
+        self.assertEqual(self.serial("web1"), before)
 
         # The target comes back: --cleanup drops its half-accepted copy, and a new
         # migration (fast again) succeeds.
@@ -241,3 +232,39 @@ class NodeMovesClusterTests(TestCase):
         self.gnt("gnt-instance", "migrate", "-f", "-n", "node3.test", "web1")
         self.assertEqual(self.listing()["web1"], ["node3.test", "running"])
         self.assertEqual(self.state_nodes("web1"), ["node3.test"])
+
+    def test_rapi_node_evacuate_and_migrate(self) -> None:
+        master = self.nodes[0]
+        user, password = devtools.create_demo_user(master.paths)
+        rport = devcluster.free_port(master.address)
+        rpid = devtools.start_rapi(master, sys.executable, rport, tls=True)
+        self.addCleanup(devtools.stop_rapi, master, rpid)
+        devtools.wait_rapi(master.address, rport, rpid)
+        api = RapiClient(
+            devtools.rapi_url(master, rport, tls=True), master.paths.rapi_pem, user, password
+        )
+        names = ["vm1", "vm2", "vm3"]
+        for name in names:
+            self.add(name, "node2.test")
+
+        def fan_out(path: str, body: dict[str, object]) -> None:
+            job = api.run("POST", path, body)
+            [result] = job["opresult"]
+            self.assertEqual(len(result["jobs"]), 3, result)
+            for ok, child in result["jobs"]:
+                self.assertTrue(ok, child)
+                self.assertEqual(api.wait(child)["status"], "success")
+
+        fan_out("/2/nodes/node2.test/evacuate", {"mode": "primary-only"})
+        rows = self.assert_consistent(names)
+        self.assertNotIn("node2.test", [rows[n][0] for n in names])
+        # Move them all to node3 one by one, then node-migrate node3 (mode in the body).
+        for name in names:
+            if rows[name][0] != "node3.test":
+                self.gnt("gnt-instance", "migrate", "-f", "-n", "node3.test", name)
+        fan_out("/2/nodes/node3.test/migrate", {"mode": "non-live"})
+        rows = self.assert_consistent(names)
+        self.assertNotIn("node3.test", [rows[n][0] for n in names])
+        # Bad input: a clear 400-class error, not a job.
+        code, data = api.request("POST", "/2/nodes/node3.test/evacuate", {"mode": "sideways"})
+        self.assertEqual(code, 400, data)

@@ -333,7 +333,7 @@ class PlannerTests(EvacCase):
         )
 
 
-DUMMY = {
+DUMMY: dict[str, Any] = {
     "OP_ID": "OP_TEST_DUMMY",
     "result": None,
     "messages": [],
