@@ -51,6 +51,10 @@ class BlockdevBackend:
             "drbd_disconnect_net": self.drbd_disconnect_net,
             "drbd_attach_net": self.drbd_attach_net,
             "drbd_wait_sync": self.drbd_wait_sync,
+            "drbd_needs_activation": self.drbd_needs_activation,
+            "blockdev_addchildren": self.blockdev_addchildren,
+            "blockdev_removechildren": self.blockdev_removechildren,
+            "blockdev_close": self.blockdev_close,
             "file_storage_dir_create": self.file_storage_dir_create,
             "file_storage_dir_remove": self.file_storage_dir_remove,
             "file_storage_dir_rename": self.file_storage_dir_rename,
@@ -94,6 +98,10 @@ class BlockdevBackend:
         if dev.children and not isinstance(driver, DrbdStorage):
             raise errors.BlockDeviceError(f"{dev.dev_type} disks with children are not supported")
         made = await driver.create(dev, size, bool(exclusive_storage))
+        if on_primary and isinstance(driver, DrbdStorage):
+            # A new mirror: both sides start Inconsistent; the primary's data is declared
+            # the good copy, which starts the initial sync towards the secondary.
+            await driver.set_primary(dev, force=True)
         log.info(
             "created {disk} ({size} MiB) for {owner}", disk=dev.describe(), size=size, owner=owner
         )
@@ -205,6 +213,32 @@ class BlockdevBackend:
                 all_done = False
                 lowest = min(lowest, status.sync_percent)
         return [all_done, lowest]
+
+    def _drbd_children(self, bdev: Any, ndevs: Any) -> tuple[DrbdStorage, BlockDevice, list[Any]]:
+        [(driver, dev)] = self._drbd_disks([bdev])
+        if not isinstance(ndevs, list):
+            raise HandlerError("ndevs must be a list of disk dicts")
+        return driver, dev, [parse_disk(c) for c in ndevs]
+
+    async def blockdev_addchildren(self, bdev: Any, ndevs: Any) -> None:
+        """Attach new backing volumes (data, meta) to a diskless DRBD device."""
+        driver, dev, children = self._drbd_children(bdev, ndevs)
+        await driver.add_children(dev, children)
+
+    async def blockdev_removechildren(self, bdev: Any, ndevs: Any) -> None:
+        """Detach the backing volumes of a DRBD device (it keeps running diskless)."""
+        driver, dev, children = self._drbd_children(bdev, ndevs)
+        await driver.remove_children(dev, children)
+
+    async def blockdev_close(self, instance_name: Any, disks: Any) -> None:
+        """The instance no longer runs here: DRBD disks become Secondary (others: nothing)."""
+        if not isinstance(disks, list):
+            raise HandlerError("disks must be a list of disk dicts")
+        for item in disks:
+            dev = parse_disk(item)
+            driver = self.storage.for_device(dev)
+            if isinstance(driver, DrbdStorage):
+                await driver.set_secondary(dev)
 
     async def drbd_needs_activation(self, disks: Any) -> list[str]:
         """Uuids of the disks that are not up, or up without their local disk."""

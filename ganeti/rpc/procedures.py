@@ -118,6 +118,10 @@ _TABLE: tuple[Procedure, ...] = (
     Procedure("drbd_disconnect_net", ("disks",), _N),
     Procedure("drbd_attach_net", ("disks", "multimaster"), _N),
     Procedure("drbd_wait_sync", ("disks",), _S),
+    Procedure("drbd_needs_activation", ("disks",), _N),
+    Procedure("blockdev_addchildren", ("bdev", "ndevs"), _N),
+    Procedure("blockdev_removechildren", ("bdev", "ndevs"), _N),
+    Procedure("blockdev_close", ("instance_name", "disks"), _N),
     # OS, hooks, allocator.
     Procedure("os_diagnose", (), _F),
     Procedure("os_validate", ("required", "name", "checks", "params", "force_variant"), _F),

@@ -52,6 +52,9 @@ P_LOCAL_NODE = "local-node"
 P_LOCAL_IP = "local-ip"
 P_REMOTE_IP = "remote-ip"
 P_REMOTE_NAME = "remote-name"
+# Set by the master when a new secondary is created: bring the resource up with its peer
+# and path configured but without connecting (``drbd_attach_net`` connects later).
+P_STANDALONE = "standalone"
 
 _SECRET_RE = re.compile(r"^[A-Za-z0-9_+/=.-]{1,64}$")
 _NODE_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.-]{0,253}$")
@@ -212,8 +215,8 @@ def create_md_argv(side: Side) -> list[str]:
     ]
 
 
-def up_argvs(side: Side, params: Mapping[str, Any]) -> list[list[str]]:
-    """What ``drbdadm up`` runs: resource, minor, peer, path, resync options, attach, connect."""
+def peer_argvs(side: Side, params: Mapping[str, Any]) -> list[list[str]]:
+    """The peer of this node (``drbdadm new-peer``, ``new-path``, ``peer-device-options``)."""
     res, peer = side.resource, str(side.peer_id)
     new_peer = [
         "drbdsetup",
@@ -226,8 +229,6 @@ def up_argvs(side: Side, params: Mapping[str, Any]) -> list[list[str]]:
         f"--protocol={_protocol(params)}",
     ]
     return [
-        ["drbdsetup", "new-resource", res, str(side.node_id)],
-        ["drbdsetup", "new-minor", res, str(side.minor), "0"],
         new_peer,
         [
             "drbdsetup",
@@ -245,10 +246,34 @@ def up_argvs(side: Side, params: Mapping[str, Any]) -> list[list[str]]:
             "0",
             *(f"--{k}={v}" for k, v in resync_options(params)),
         ],
+    ]
+
+
+def up_argvs(side: Side, params: Mapping[str, Any], connect: bool = True) -> list[list[str]]:
+    """What ``drbdadm up`` runs: resource, minor, peer, path, resync options, attach, connect.
+
+    ``connect=False`` leaves the connection StandAlone (a new secondary waiting for its
+    primary to be re-pointed at it).
+    """
+    res = side.resource
+    out = [
+        ["drbdsetup", "new-resource", res, str(side.node_id)],
+        ["drbdsetup", "new-minor", res, str(side.minor), "0"],
+        *peer_argvs(side, params),
         apply_al_argv(side),
         attach_argv(side),
-        ["drbdsetup", "connect", res, peer],
     ]
+    if connect:
+        out.append(connect_argv(side))
+    return out
+
+
+def connect_argv(side: Side) -> list[str]:
+    return ["drbdsetup", "connect", side.resource, str(side.peer_id)]
+
+
+def detach_argv(side: Side) -> list[str]:
+    return ["drbdsetup", "detach", str(side.minor)]
 
 
 def apply_al_argv(side: Side) -> list[str]:
@@ -395,9 +420,10 @@ def device_status(res: ResourceState, minor: int) -> DeviceStatus:
         ldisk = LDISK_UNKNOWN
     else:
         ldisk = LDISK_FAULTY
-    degraded = (
-        not connected or dev.disk != "UpToDate" or peer is None or peer.peer_disk != "UpToDate"
-    )
+    # Ganeti's meaning: this side cannot serve data on its own (no connection, or its
+    # local disk is not UpToDate).  A peer that is resyncing or diskless does not make
+    # *this* side degraded; its own status says so.
+    degraded = not connected or dev.disk != "UpToDate"
     return DeviceStatus(
         f"/dev/drbd{minor}",
         major=DRBD_MAJOR,
@@ -429,7 +455,7 @@ class DrbdStorage:
         (await self.runner(argv)).check()
 
     async def _up(self, side: Side, params: Mapping[str, Any]) -> None:
-        for argv in up_argvs(side, params):
+        for argv in up_argvs(side, params, connect=not params.get(P_STANDALONE)):
             await self._run(argv)
 
     async def resource_state(self, resource: str) -> ResourceState | None:
@@ -485,8 +511,9 @@ class DrbdStorage:
                 await self._run(apply_al_argv(side))
                 await self._run(attach_argv(side))
             conns = state.connections
-            if not conns or conns[0].connection == "StandAlone":
-                await self._run(["drbdsetup", "connect", side.resource, str(side.peer_id)])
+            standalone = not conns or conns[0].connection == "StandAlone"
+            if standalone and not dev.params.get(P_STANDALONE):
+                await self._run(connect_argv(side))
         return Assembled(side.dev_path)
 
     async def set_primary(self, dev: BlockDevice, force: bool = False) -> None:
@@ -506,13 +533,81 @@ class DrbdStorage:
             res.check()
 
     async def attach_net(self, dev: BlockDevice, multimaster: bool) -> None:
+        """Connect to the peer the disk dict names, in single- or dual-primary mode.
+
+        After a change of secondary the resource may still know the old peer (same
+        node-id, another name and address): that peer is deleted and the new one added
+        first, like ``drbdadm adjust`` would.
+        """
         side = side_of(dev)
         peer = str(side.peer_id)
+        state = await self.resource_state(side.resource)
+        if state is None:
+            raise errors.BlockDeviceError(f"drbd resource {side.resource} is not up")
+        conn = next(
+            (c for c in state.connections if c.node_id in (None, side.peer_id)),
+            None,
+        )
+        if conn is None or conn.name != side.remote_name:
+            if conn is not None:
+                await self._run(["drbdsetup", "del-peer", side.resource, peer])
+            for argv in peer_argvs(side, dev.params):
+                await self._run(argv)
         flag = "yes" if multimaster else "no"
         await self._run(
             ["drbdsetup", "net-options", side.resource, peer, f"--allow-two-primaries={flag}"]
         )
-        await self._run(["drbdsetup", "connect", side.resource, peer])
+        if conn is None or conn.name != side.remote_name or conn.connection == "StandAlone":
+            await self._run(connect_argv(side))
+
+    async def remove_children(self, dev: BlockDevice, children: Sequence[BlockDevice]) -> None:
+        """Detach the local backing LVs (data, meta) from the running resource.
+
+        The resource keeps running diskless (a Primary reads and writes through its peer).
+        ``children`` must be the disk's current data and meta LVs.
+        """
+        side = side_of(dev)
+        names = [split_lid(c.logical_id) for c in children]
+        if names != [side.data, side.meta]:
+            raise errors.BlockDeviceError(
+                f"{names!r} are not the backing volumes of {side.resource} "
+                f"({[side.data, side.meta]!r})"
+            )
+        state = await self.resource_state(side.resource)
+        if state is None:
+            raise errors.BlockDeviceError(f"drbd resource {side.resource} is not up")
+        local = next((d for d in state.devices if d.minor == side.minor), None)
+        if local is None or local.disk == "Diskless":
+            return  # nothing attached
+        await self._run(detach_argv(side))
+
+    async def add_children(self, dev: BlockDevice, children: Sequence[BlockDevice]) -> None:
+        """Attach new (empty) backing LVs to a diskless resource: fresh meta data, attach.
+
+        DRBD then resyncs the whole disk from the peer.
+        """
+        if len(children) != 2 or any(c.dev_type != C.DT_PLAIN for c in children):
+            raise errors.BlockDeviceError("new drbd children must be two plain LVs (data, meta)")
+        side = attrs.evolve(
+            side_of(dev),
+            data=split_lid(children[0].logical_id),
+            meta=split_lid(children[1].logical_id),
+        )
+        state = await self.resource_state(side.resource)
+        if state is None:
+            raise errors.BlockDeviceError(f"drbd resource {side.resource} is not up")
+        local = next((d for d in state.devices if d.minor == side.minor), None)
+        if local is None:
+            raise errors.BlockDeviceError(
+                f"drbd resource {side.resource} has no minor {side.minor}"
+            )
+        if local.disk != "Diskless":
+            raise errors.BlockDeviceError(
+                f"drbd minor {side.minor} still has a local disk ({local.disk}); detach it first"
+            )
+        await self._run(create_md_argv(side))
+        await self._run(apply_al_argv(side))
+        await self._run(attach_argv(side))
 
     async def shutdown(self, dev: BlockDevice) -> None:
         side = side_of(dev)

@@ -151,6 +151,12 @@ ganeti-11000 node-id:0 role:Primary suspended:no
   nodeb node-id:1 connection:StandAlone role:Unknown congested:no
 """
 
+SECONDARY_STANDALONE = """\
+ganeti-11000 node-id:1 role:Secondary suspended:no
+  volume:0 minor:5 disk:UpToDate quorum:yes
+  nodea node-id:0 connection:StandAlone role:Unknown congested:no
+"""
+
 DISKLESS_CONNECTING = """\
 ganeti-11000 role:Secondary
   disk:Diskless
@@ -298,7 +304,7 @@ class DriverTests(SynchronousTestCase):
         )
 
     def test_network_changes(self) -> None:
-        runner = ScriptedRunner()
+        runner = ScriptedRunner([(tuple(STATUS), CommandResult(("x",), 0, STANDALONE))])
         drv = self.driver(runner)
         dev = dev_on(PNODE)
         self.successResultOf(run(drv.disconnect_net(dev)))
@@ -309,6 +315,7 @@ class DriverTests(SynchronousTestCase):
             runner.calls,
             [
                 ["drbdsetup", "disconnect", "ganeti-11000", "1"],
+                STATUS,
                 ["drbdsetup", "net-options", "ganeti-11000", "1", "--allow-two-primaries=yes"],
                 ["drbdsetup", "connect", "ganeti-11000", "1"],
                 ["drbdsetup", "secondary", "ganeti-11000"],
@@ -346,7 +353,7 @@ class DriverTests(SynchronousTestCase):
                 "minor": 3,
                 "sync_percent": 45.2,
                 "estimated_time": None,
-                "is_degraded": True,
+                "is_degraded": False,
                 "ldisk_status": "ok",
             },
         )
@@ -430,24 +437,29 @@ def _dry_run(conf: str, hostname: str, *command: str) -> list[list[str]]:
     return [line.split() for line in proc.stdout.splitlines() if line.strip()]
 
 
+def dry_run_conf(case: SynchronousTestCase) -> str:
+    """A drbd.conf path for drbdadm dry runs (SkipTest when they cannot run here)."""
+    if shutil.which("drbdadm") is None:
+        raise SkipTest("drbdadm not installed (apt-get install drbd-utils)")
+    if shutil.which("unshare") is None:
+        raise SkipTest("unshare (util-linux) not installed")
+    if os.geteuid() != 0:
+        raise SkipTest("drbdadm dry runs need a UTS namespace (unshare --uts) and root")
+    probe = subprocess.run(
+        ["unshare", "--uts", "true"], capture_output=True, text=True, check=False
+    )
+    if probe.returncode != 0:
+        raise SkipTest(f"unshare --uts refused here: {probe.stderr.strip()}")
+    tmp = tempfile.mkdtemp(prefix="ganeti-drbd-test-")
+    case.addCleanup(shutil.rmtree, tmp, True)
+    return os.path.join(tmp, "drbd.conf")
+
+
 class DryRunTests(SynchronousTestCase):
     """The generated resource file, checked by drbd-utils itself (no kernel module needed)."""
 
     def setUp(self) -> None:
-        if shutil.which("drbdadm") is None:
-            raise SkipTest("drbdadm not installed (apt-get install drbd-utils)")
-        if shutil.which("unshare") is None:
-            raise SkipTest("unshare (util-linux) not installed")
-        if os.geteuid() != 0:
-            raise SkipTest("drbdadm dry runs need a UTS namespace (unshare --uts) and root")
-        probe = subprocess.run(
-            ["unshare", "--uts", "true"], capture_output=True, text=True, check=False
-        )
-        if probe.returncode != 0:
-            raise SkipTest(f"unshare --uts refused here: {probe.stderr.strip()}")
-        tmp = tempfile.mkdtemp(prefix="ganeti-drbd-test-")
-        self.addCleanup(shutil.rmtree, tmp, True)
-        self.conf = os.path.join(tmp, "drbd.conf")
+        self.conf = dry_run_conf(self)
 
     def write(self, params: dict[str, Any]) -> None:
         text = D.resource_config(
@@ -521,11 +533,14 @@ class NodedProcedureTests(SynchronousTestCase):
     def test_network_procedures(self) -> None:
         disk = D.annotate(disk_dict(), SNODE, NODES)
         self.ok("drbd_disconnect_net", [disk])
+        self.runner.rules = [(tuple(STATUS), CommandResult(("x",), 0, SECONDARY_STANDALONE))]
         self.ok("drbd_attach_net", [disk], False)
+        self.runner.rules = [(tuple(STATUS), NO_RES)]
         self.assertEqual(
             self.runner.calls,
             [
                 ["drbdsetup", "disconnect", "ganeti-11000", "0"],
+                STATUS,
                 ["drbdsetup", "net-options", "ganeti-11000", "0", "--allow-two-primaries=no"],
                 ["drbdsetup", "connect", "ganeti-11000", "0"],
             ],
