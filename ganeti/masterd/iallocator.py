@@ -500,6 +500,8 @@ def hail_evac_request(
         hypervisor=hypervisor,
     )
     doc = hail_request(base, nodes, ipolicy)
+    known = set(doc["nodes"])
+    # Instances living (partly) on nodes outside the request do not take part.
     doc["instances"] = {
         i.name: {
             "nodes": list(i.nodes),
@@ -514,6 +516,7 @@ def hail_evac_request(
             "admin_state": "up" if i.admin_up else "down",
         }
         for i in instances
+        if known.issuperset(i.nodes)
     }
     if request.change_group:
         doc["request"] = {

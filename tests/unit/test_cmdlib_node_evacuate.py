@@ -208,6 +208,18 @@ class NodeEvacuateTests(EvacCase):
         for name in names:
             self.assertNotEqual(self.pnode(name), "node2.test")
 
+    def test_hail_ignores_other_groups(self) -> None:
+        gid = self.m.add_group("g2")
+        self.m.add_node("node4.test", "192.0.2.14", group=gid)
+        self.make(C.DT_SHARED_FILE, "far", pnode="node4.test")
+        self.make_many(2)
+        self.sim.calls.clear()
+        self.m.run(self.evacuate(iallocator="hail"))
+        targets = {op["target_node"] for [op] in self.submitted}
+        self.assertTrue(targets <= {"node1.test", "node3.test"}, targets)
+        calls = {n for n, p in self.sim.calls if p == "node_info"}
+        self.assertNotIn("node4.test", calls)
+
     def test_hail_refuses_non_mirrored(self) -> None:
         self.make(C.DT_FILE, "local1", pnode="node2.test")
         exc = self.m.fail(self.evacuate(iallocator="hail"))
