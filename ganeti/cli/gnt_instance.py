@@ -418,6 +418,19 @@ def cmd_failover(opts: argparse.Namespace) -> int:
     return base.submit_or_wait([base.apply_common_op_opts(op, opts)], opts)
 
 
+def cmd_move(opts: argparse.Namespace) -> int:
+    op: dict[str, Any] = {
+        "OP_ID": "OP_INSTANCE_MOVE",
+        "instance_name": opts.instance,
+        "target_node": opts.node,
+        "shutdown_timeout": opts.shutdown_timeout,
+        "ignore_consistency": opts.ignore_consistency,
+        "ignore_ipolicy": opts.ignore_ipolicy,
+        "compress": opts.compress,
+    }
+    return base.submit_or_wait([base.apply_common_op_opts(op, opts)], opts)
+
+
 def cmd_list(opts: argparse.Namespace) -> int:
     fields = base.select_fields(opts.output, DEFAULT_FIELDS)
     qfilter = base.parse_qfilter(opts.qfilter)
@@ -756,6 +769,26 @@ def build() -> argparse.ArgumentParser:
     fo.add_argument("-f", "--force", action="store_true", help="don't ask (never asks)")
     base.add_submit_opts(fo)
     fo.set_defaults(func=cmd_failover)
+
+    mv = sub.add_parser("move", help="move an instance to another node, copying its disks")
+    mv.add_argument("instance", metavar="INSTANCE")
+    mv.add_argument("-n", "--target-node", dest="node", required=True, metavar="NODE")
+    mv.add_argument("--shutdown-timeout", type=int, default=120)
+    mv.add_argument(
+        "--ignore-consistency",
+        action="store_true",
+        help="proceed if the instance cannot be stopped",
+    )
+    mv.add_argument("--ignore-ipolicy", action="store_true")
+    mv.add_argument(
+        "--compress",
+        default="none",
+        choices=["none", "gzip", "gzip-fast", "gzip-slow"],
+        help="compress the disk data on the wire",
+    )
+    mv.add_argument("-f", "--force", action="store_true", help="don't ask (never asks)")
+    base.add_submit_opts(mv)
+    mv.set_defaults(func=cmd_move)
 
     info = sub.add_parser("info", help="show instance details")
     info.add_argument("instances", nargs="*", metavar="INSTANCE")

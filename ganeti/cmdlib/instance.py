@@ -209,8 +209,8 @@ class LUInstanceCreate(LogicalUnit):
 
     def expand_names(self) -> None:
         op = self.op
-        if op.mode != C.INSTANCE_CREATE:
-            raise bad(f"instance creation mode {op.mode!r} is not supported (only 'create')")
+        if op.mode not in (C.INSTANCE_CREATE, C.INSTANCE_IMPORT):
+            raise bad(f"instance creation mode {op.mode!r} is not supported (inter-cluster)")
         self._check_name_free(op.instance_name)
         self.new_uuid = new_uuid()
         self.needed_locks[LEVEL_INSTANCE] = [self.new_uuid]
@@ -224,6 +224,10 @@ class LUInstanceCreate(LogicalUnit):
         else:
             self.needed_locks[LEVEL_NODE] = ALL_SET
             self.share_locks[LEVEL_NODE] = True
+        if op.mode == C.INSTANCE_IMPORT:
+            from ganeti.cmdlib.backup import import_expand
+
+            import_expand(self)
 
     def _check_name_free(self, name: str) -> None:
         try:
@@ -237,6 +241,8 @@ class LUInstanceCreate(LogicalUnit):
         cfg = self.cfg
         cluster = cfg.get_cluster()
         self._check_name_free(op.instance_name)
+        if op.mode == C.INSTANCE_IMPORT and not hasattr(self, "import_source"):
+            return  # checked in exec, once the export has been read (ganeti/cmdlib/backup.py)
         # Hypervisor and template.
         self.hypervisor = op.hypervisor or cluster.default_hypervisor
         if self.hypervisor not in cluster.enabled_hypervisors:
@@ -363,6 +369,11 @@ class LUInstanceCreate(LogicalUnit):
         op = self.op
         cfg = self.cfg
         self.node_infos: dict[str, dict[str, Any]] = {}
+        if op.mode == C.INSTANCE_IMPORT:
+            from ganeti.cmdlib.backup import import_prepare
+
+            await import_prepare(self, feedback)
+            self.check_prereq()
         if self.pnode_uuid is None:
             self.pnode_uuid = await self._allocate(feedback)
         pnode = cfg.get_node(self.pnode_uuid)
@@ -491,10 +502,16 @@ class LUInstanceCreate(LogicalUnit):
         inst = cfg.get_instance(self.new_uuid)
         pnode = cfg.get_node(inst.primary_node)
         assembled = False
-        if not op.no_install:
+        importing = op.mode == C.INSTANCE_IMPORT
+        if not op.no_install or importing:
             if cfg.config.instance_disks(inst):
                 await assemble_disks(self, inst, feedback)
                 assembled = True
+        if importing:
+            from ganeti.cmdlib.backup import import_disks
+
+            await import_disks(self, inst, feedback)
+        elif not op.no_install:
             feedback("* running the instance OS create scripts...")
             res = await self.ctx.rpc.call_one(
                 pnode.name,

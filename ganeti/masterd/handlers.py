@@ -11,6 +11,7 @@ from typing import Any
 
 from twisted.logger import Logger
 
+from ganeti import constants as C
 from ganeti import errors, query
 from ganeti.config.writer import ConfigWriter
 from ganeti.fileutils import write_file_atomic
@@ -170,7 +171,18 @@ class MasterHandlers:
             # Only cluster queries show these; the pause is a file read.
             drain_flag=self.queue.is_drained() if what == "cluster" else None,
             watcher_pause=self._watcher_pause() if what == "cluster" else None,
+            exports=await self._exports() if what == C.QR_EXPORT else None,
         )
+
+    async def _exports(self) -> dict[str, list[str] | None]:
+        """``export_list`` on every online node (the ``export`` query resource)."""
+        nodes = [n.name for n in self.config.config.nodes.values() if not n.offline]
+        if not nodes:
+            return {}
+        results = await self.rpc.call(nodes, "export_list", [])
+        return {
+            name: (list(res.payload or []) if res.ok else None) for name, res in results.items()
+        }
 
     async def query(self, what: Any, fields: Any, qfilter: Any = None) -> Any:
         if not isinstance(what, str):

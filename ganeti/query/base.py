@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import gc
 import re
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from functools import cached_property
 from typing import Any, Final
@@ -180,6 +180,8 @@ class QueryContext:
     locks: Any = None  # anything with list_locks() -> list[LockInfo]
     drain_flag: bool | None = None
     watcher_pause: float | None = None
+    # Export names per online node (None: the node did not answer); ``export`` queries.
+    exports: Mapping[str, Sequence[str] | None] | None = None
 
 
 class QueryData:

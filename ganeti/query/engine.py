@@ -15,7 +15,17 @@ import attrs
 
 from ganeti import constants as C
 from ganeti import errors
-from ganeti.query import cluster, groups, instances, jobs, locks, networks, nodes, rowcache
+from ganeti.query import (
+    cluster,
+    exports,
+    groups,
+    instances,
+    jobs,
+    locks,
+    networks,
+    nodes,
+    rowcache,
+)
 from ganeti.query.base import (
     FieldDef,
     FieldTable,
@@ -93,6 +103,12 @@ RESOURCES: dict[str, Resource] = {
             C.QR_LOCK, "Lock", locks.FIELDS, "name",
             lambda qd, _a: locks.lock_items(qd.ctx), _name, _by_name,
             locks.DEFAULT_LIST_FIELDS,
+        ),
+        Resource(
+            C.QR_EXPORT, "Export", exports.FIELDS, "export",
+            lambda qd, _a: exports.items(qd.ctx.exports), lambda item: item[1] or "",
+            lambda item: (nice_key(item[0]), nice_key(item[1] or "")),
+            exports.DEFAULT_LIST_FIELDS,
         ),
         Resource(
             C.QR_CLUSTER, "Cluster", cluster.FIELDS, "name",
