@@ -17,6 +17,7 @@ from ganeti import errors
 from ganeti.cmdlib.base import Feedback, LogicalUnit, register
 from ganeti.cmdlib.instance_common import (
     FILE_TEMPLATES,
+    LVM_TEMPLATES,
     SUPPORTED_TEMPLATES,
     InstanceLU,
     assemble_disks,
@@ -37,6 +38,7 @@ from ganeti.cmdlib.instance_common import (
     update_beparams,
     update_hvparams,
 )
+from ganeti.cmdlib.instance_drbd import generate_drbd_disk, release_ports, wait_for_sync
 from ganeti.cmdlib.tags import check_tags
 from ganeti.locking import ALL_SET, LEVEL_INSTANCE, LEVEL_NODE
 from ganeti.masterd import iallocator
@@ -111,6 +113,9 @@ def make_disk(
         if not vg:
             raise bad("plain disks need a volume group (cluster vg_name or the disk's vg)")
         logical_id = [vg, f"{uuid}.disk{idx}"]
+    elif template == C.DT_DRBD8:
+        # New drbd disks need a secondary node, a port and minors: see _make_drbd_disks.
+        raise bad("adding a disk to a drbd instance is not supported yet")
     else:
         raise bad(f"disk template {template} is not supported here")
     return Disk(
@@ -146,9 +151,17 @@ def parse_disk_spec(spec: Any, idx: int) -> dict[str, Any]:
 
 
 async def create_disks(
-    lu: LogicalUnit, inst_name: str, disks: list[Disk], feedback: Feedback
+    lu: LogicalUnit,
+    inst_name: str,
+    disks: list[Disk],
+    feedback: Feedback,
+    primary: str | None = None,
 ) -> list[Disk]:
-    """``blockdev_create`` every disk on its nodes; on failure remove what was made."""
+    """``blockdev_create`` every disk on its nodes; on failure remove what was made.
+
+    With ``primary`` (a DRBD instance) the other nodes come first and only the primary's
+    call says ``on_primary`` (its side becomes Primary and the initial sync starts).
+    """
     cfg = lu.cfg
     created: list[Disk] = []
     dirs_made: list[tuple[str, str]] = []
@@ -163,7 +176,8 @@ async def create_disks(
                     res = await lu.ctx.rpc.call_one(name, "file_storage_dir_create", [directory])
                     rpc_payload(res, f"creating directory {directory}")
                     dirs_made.append((name, directory))
-            for node_uuid in disk.nodes:
+            order = sorted(disk.nodes, key=lambda n: n == primary)
+            for node_uuid in order:
                 name = node_name(cfg, node_uuid)
                 res = await lu.ctx.rpc.call_one(
                     name,
@@ -172,7 +186,7 @@ async def create_disks(
                         disk_dict(cfg, disk, node_uuid),
                         disk.size,
                         inst_name,
-                        True,
+                        primary is None or node_uuid == primary,
                         f"originstname+{inst_name}",
                         False,
                     ],
@@ -221,6 +235,8 @@ class LUInstanceCreate(LogicalUnit):
             if op.snode_uuid or op.snode:
                 nodes.append(self.cfg.lookup_node(op.snode_uuid or op.snode).uuid)
             self.needed_locks[LEVEL_NODE] = nodes
+        elif op.snode_uuid or op.snode:
+            raise bad("a secondary node needs a primary node (-n PNODE:SNODE)")
         else:
             self.needed_locks[LEVEL_NODE] = ALL_SET
             self.share_locks[LEVEL_NODE] = True
@@ -270,9 +286,9 @@ class LUInstanceCreate(LogicalUnit):
             raise bad(f"at most {C.MAX_DISKS} disks")
         if len(op.nics) > C.MAX_NICS:
             raise bad(f"at most {C.MAX_NICS} NICs")
-        if template == C.DT_PLAIN and not cluster.volume_group_name:
+        if template in LVM_TEMPLATES and not cluster.volume_group_name:
             if not all(d.get("vg") for d in self.disk_specs):
-                raise bad("plain disks need a volume group; the cluster has none")
+                raise bad(f"{template} disks need a volume group; the cluster has none")
         if template in FILE_TEMPLATES:
             file_dir(self, template, op.instance_name, op.file_storage_dir)
         # Parameters.
@@ -295,11 +311,22 @@ class LUInstanceCreate(LogicalUnit):
             self.filled_be, [d["size"] for d in self.disk_specs], len(self.nics), template
         )
         # Nodes.
-        if op.snode or op.snode_uuid:
+        self.snode_uuid: str | None = None
+        if template == C.DT_DRBD8:
+            if op.snode or op.snode_uuid:
+                self.snode_uuid = cfg.lookup_node(op.snode_uuid or op.snode).uuid
+            elif self.pnode_uuid is not None:
+                raise bad(
+                    "the drbd template needs a secondary node: give -n PNODE:SNODE "
+                    "(or no node and an allocator)"
+                )
+        elif op.snode or op.snode_uuid:
             raise bad(f"a secondary node makes no sense for template {template}")
         if self.pnode_uuid is not None:
             pnode = cfg.get_node(self.pnode_uuid)
             check_node_usable(pnode, for_new=True)
+            if self.snode_uuid is not None:
+                check_secondary(self, pnode, cfg.get_node(self.snode_uuid))
             if not op.ignore_ipolicy:
                 found = ipolicy_violations(self, pnode, self.spec, template)
                 if found:
@@ -323,6 +350,7 @@ class LUInstanceCreate(LogicalUnit):
             spindle_use=int(self.filled_be[C.BE_SPINDLE_USE]),
             os=op.os_type,
             hypervisor=self.hypervisor,
+            required_nodes=2 if self.template == C.DT_DRBD8 else 1,
         )
         candidates = []
         usable = [n for n in cfg.get_nodes() if not n.offline and n.vm_capable and not n.drained]
@@ -363,6 +391,10 @@ class LUInstanceCreate(LogicalUnit):
             f"Selected nodes for instance {op.instance_name} via iallocator {name}: "
             + ", ".join(chosen)
         )
+        if self.template == C.DT_DRBD8:
+            if len(chosen) < 2:
+                raise bad(f"allocator {name} chose no secondary node", errors.ECODE_NORES)
+            self.snode_uuid = cfg.lookup_node(chosen[1]).uuid
         return cfg.lookup_node(chosen[0]).uuid
 
     async def exec(self, feedback: Feedback) -> Any:
@@ -378,20 +410,75 @@ class LUInstanceCreate(LogicalUnit):
             self.pnode_uuid = await self._allocate(feedback)
         pnode = cfg.get_node(self.pnode_uuid)
         check_node_usable(pnode, for_new=True)
+        snode = None
+        if self.snode_uuid is not None:
+            snode = cfg.get_node(self.snode_uuid)
+            check_secondary(self, pnode, snode)
         await self._node_checks(pnode)
+        if snode is not None:
+            await self._storage_check(snode)
 
-        disks = [
-            make_disk(
-                self,
-                self.template,
-                spec,
-                idx,
-                pnode.uuid,
-                op.instance_name,
-                op.file_driver,
-                op.file_storage_dir,
-            )
-            for idx, spec in enumerate(self.disk_specs)
+        if self.template == C.DT_DRBD8:
+            assert snode is not None
+            disks = self._make_drbd_disks(pnode, snode)
+        else:
+            disks = [
+                make_disk(
+                    self,
+                    self.template,
+                    spec,
+                    idx,
+                    pnode.uuid,
+                    op.instance_name,
+                    op.file_driver,
+                    op.file_storage_dir,
+                )
+                for idx, spec in enumerate(self.disk_specs)
+            ]
+        try:
+            return await self._create(pnode, snode, disks, feedback)
+        finally:
+            cfg.release_drbd_minors(self.new_uuid)
+
+    def _make_drbd_disks(self, pnode: Node, snode: Node) -> list[Disk]:
+        """Ports, minors (reserved for this instance) and LV names for each new disk."""
+        cfg = self.cfg
+        vg_default = cfg.get_cluster().volume_group_name or ""
+        disks: list[Disk] = []
+        self._new_ports: list[int] = []
+        try:
+            for idx, spec in enumerate(self.disk_specs):
+                port = cfg.allocate_drbd_port()
+                self._new_ports.append(port)
+                p_minor, s_minor = cfg.allocate_drbd_minors([pnode.uuid, snode.uuid], self.new_uuid)
+                disks.append(
+                    generate_drbd_disk(
+                        idx=idx,
+                        size=int(spec["size"]),
+                        pnode=pnode.uuid,
+                        snode=snode.uuid,
+                        port=port,
+                        p_minor=p_minor,
+                        s_minor=s_minor,
+                        vg=spec.get("vg") or vg_default,
+                        metavg=spec.get("metavg"),
+                        name=spec.get("name"),
+                        mode=spec.get("mode") or C.DISK_RDWR,
+                        spindles=spec.get("spindles"),
+                    )
+                )
+        except errors.GanetiError:
+            release_ports(self, self._new_ports)
+            raise
+        return disks
+
+    async def _create(
+        self, pnode: Node, snode: Node | None, disks: list[Disk], feedback: Feedback
+    ) -> Any:
+        op = self.op
+        cfg = self.cfg
+        drbd_ports = [
+            int((d.logical_id or [0, 0, 0])[2]) for d in disks if d.dev_type == C.DT_DRBD8
         ]
         inst = Instance(
             uuid=self.new_uuid,
@@ -410,15 +497,24 @@ class LUInstanceCreate(LogicalUnit):
         )
         if disks:
             feedback("* creating instance disks...")
-            await create_disks(self, inst.name, disks, feedback)
+            try:
+                await create_disks(
+                    self, inst.name, disks, feedback, pnode.uuid if snode is not None else None
+                )
+            except errors.GanetiError:
+                release_ports(self, drbd_ports)
+                raise
         try:
             feedback(f"adding instance {inst.name} to cluster config")
             cfg.add_instance(inst, disks)
         except errors.GanetiError:
             await _rollback_disks(self, disks, feedback)
             await self._remove_dirs(disks)
+            release_ports(self, drbd_ports)
             raise
         try:
+            if snode is not None:
+                await self._wait_for_sync(pnode, snode, disks, feedback)
             await self._install_and_start(feedback)
         except errors.GanetiError as exc:
             feedback(f"* creation failed ({exc}); removing the instance again")
@@ -434,6 +530,42 @@ class LUInstanceCreate(LogicalUnit):
             raise
         await cfg.flush()
         return [pnode.name]
+
+    async def _wait_for_sync(
+        self, pnode: Node, snode: Node, disks: list[Disk], feedback: Feedback
+    ) -> None:
+        if self.op.wait_for_sync:
+            feedback("* waiting for the new mirrors to synchronise")
+            ok = await wait_for_sync(self, [pnode, snode], disks, feedback)
+        else:
+            feedback("* checking the mirrors' status")
+            ok = await wait_for_sync(self, [pnode, snode], disks, feedback, oneshot=True)
+        if not ok:
+            raise errors.OpExecError("there are some degraded disks for this instance")
+
+    async def _storage_check(self, node: Node) -> None:
+        """Enough space in the volume group of a DRBD secondary."""
+        info = _parse_node_info(
+            rpc_payload(
+                await self.ctx.rpc.call_one(
+                    node.name, "node_info", _node_info_args(self, self.hypervisor)
+                ),
+                "node_info",
+            )
+        )
+        self._require_space(node, info)
+
+    def _require_space(self, node: Node, info: dict[str, Any]) -> None:
+        need = sum(d["size"] for d in self.disk_specs)
+        if self.template == C.DT_DRBD8:
+            need += C.DRBD_META_SIZE * len(self.disk_specs)
+        free = storage_free(info, self.template)
+        if need and free is not None and free < need:
+            raise bad(
+                f"not enough disk space on node {node.name}: needed {need} MiB, "
+                f"available {free} MiB",
+                errors.ECODE_NORES,
+            )
 
     async def _remove_dirs(self, disks: list[Disk]) -> None:
         for disk in disks:
@@ -487,14 +619,7 @@ class LUInstanceCreate(LogicalUnit):
             )
         if op.start:
             require_memory(info, int(self.filled_be[C.BE_MAXMEM]), pnode.name, "start the instance")
-        need = sum(d["size"] for d in self.disk_specs)
-        free = storage_free(info, self.template)
-        if need and free is not None and free < need:
-            raise bad(
-                f"not enough disk space on node {pnode.name}: needed {need} MiB, "
-                f"available {free} MiB",
-                errors.ECODE_NORES,
-            )
+        self._require_space(pnode, info)
 
     async def _install_and_start(self, feedback: Feedback) -> None:
         op = self.op
@@ -532,7 +657,8 @@ class LUInstanceCreate(LogicalUnit):
                 pnode.name, "instance_start", [inst_dict(cfg, new), False, op.reason]
             )
             rpc_payload(res, "starting the instance")
-        elif assembled:
+        elif assembled or cfg.config.instance_disk_template(inst) == C.DT_DRBD8:
+            # DRBD disks are up since their creation: the stopped instance leaves them down.
             await shutdown_disks(self, inst, feedback)
 
     def _os_dict(self, inst: Instance) -> dict[str, Any]:
@@ -540,6 +666,20 @@ class LUInstanceCreate(LogicalUnit):
         if self.op.osparams_secret:
             data["osparams_secret"] = dict(self.op.osparams_secret)
         return data
+
+
+def check_secondary(lu: LogicalUnit, pnode: Node, snode: Node) -> None:
+    """A DRBD secondary: another online, vm_capable, undrained node of the primary's group."""
+    if snode.uuid == pnode.uuid:
+        raise bad(f"the secondary node must differ from the primary node ({pnode.name})")
+    check_node_usable(snode, for_new=True)
+    if snode.group != pnode.group:
+        raise bad(
+            f"the secondary node {snode.name} is in group {node_group_name(lu, snode)}, the "
+            f"primary {pnode.name} in group {node_group_name(lu, pnode)}: both must be in "
+            "the same group",
+            errors.ECODE_INVAL,
+        )
 
 
 def node_group_name(lu: LogicalUnit, node: Node) -> str:
@@ -834,4 +974,10 @@ class LUInstanceConsole(InstanceLU):
 
 
 # Register the LUs of the sibling modules.
-from ganeti.cmdlib import instance_ops, instance_set_params, instance_storage, os_diagnose  # noqa: E402, F401
+from ganeti.cmdlib import (  # noqa: E402, F401
+    instance_ops,
+    instance_replace,
+    instance_set_params,
+    instance_storage,
+    os_diagnose,
+)

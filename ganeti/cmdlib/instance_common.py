@@ -21,8 +21,9 @@ from ganeti.objects import NIC, Disk, Instance, Node, valid_mac
 from ganeti.rpc.client import RpcResult
 from ganeti.storage import drbd
 
-# Templates this master creates (drbd belongs to another issue).
-SUPPORTED_TEMPLATES = (C.DT_DISKLESS, C.DT_FILE, C.DT_SHARED_FILE, C.DT_PLAIN)
+# Templates this master creates.
+SUPPORTED_TEMPLATES = (C.DT_DISKLESS, C.DT_FILE, C.DT_SHARED_FILE, C.DT_PLAIN, C.DT_DRBD8)
+LVM_TEMPLATES = (C.DT_PLAIN, C.DT_DRBD8)
 FILE_TEMPLATES = (C.DT_FILE, C.DT_SHARED_FILE)
 # Extra hypervisor parameter accepted by the libvirt drivers (docs/hypervisors.md).
 _LIBVIRT_EXTRA = ("libvirt_uri",)
@@ -480,9 +481,9 @@ async def node_free(lu: LogicalUnit, node: Node, inst_hv: str) -> dict[str, Any]
 
 
 def storage_free(info: Mapping[str, Any], template: str) -> int | None:
-    key = "lvm-vg" if template == C.DT_PLAIN else C.DT_FILE
+    key = "lvm-vg" if template in LVM_TEMPLATES else C.DT_FILE
     unit = info.get("storage", {}).get(key)
-    if template not in (C.DT_FILE, C.DT_PLAIN) or not unit:
+    if template not in (C.DT_FILE, *LVM_TEMPLATES) or not unit:
         return None
     value = unit.get("storage_free")
     return int(value) if isinstance(value, int | float) else None

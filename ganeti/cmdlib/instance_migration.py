@@ -30,12 +30,19 @@ from ganeti.cmdlib.base import Feedback, register
 from ganeti.cmdlib.instance import ipolicy_violations, new_instance_spec, node_group_name
 from ganeti.cmdlib.instance_common import (
     InstanceLU,
+    assemble_disks,
     bad,
     check_node_usable,
     disk_dict,
     inst_dict,
     node_free,
     rpc_payload,
+)
+from ganeti.cmdlib.instance_drbd import (
+    disk_consistency,
+    enter_dual_primary,
+    restore_single_primary,
+    secondary_of,
 )
 from ganeti.locking import ALL_SET, LEVEL_NODE
 from ganeti.masterd import iallocator
@@ -53,7 +60,7 @@ _STATE_MIGRATING = "migrating"
 
 def template_refusal(template: str, what: str) -> str | None:
     """Why ``what`` (migrate/failover) cannot handle ``template`` here, or None."""
-    if template in MOVABLE_TEMPLATES:
+    if template in MOVABLE_TEMPLATES or template == C.DT_DRBD8:
         return None
     if template == C.DT_FILE:
         return (
@@ -61,17 +68,16 @@ def template_refusal(template: str, what: str) -> str | None:
             "copying storage during the move is not supported yet; use 'sharedfile' for "
             "instances that must move"
         )
-    if template == C.DT_DRBD8:
-        return (
-            f"cannot {what} an instance with 'drbd' disks yet: DRBD support belongs to a "
-            "later part of the mobility work"
-        )
     if template == C.DT_PLAIN:
         return (
             f"cannot {what} an instance with 'plain' disks: logical volumes are local to "
             "the node (the instance would have to be moved with a disk copy)"
         )
     return f"cannot {what} an instance with {template!r} disks: not supported here"
+
+
+def drbd_instance(lu: InstanceLU) -> bool:
+    return disk_template_of(lu.disks) == C.DT_DRBD8
 
 
 def running_copy(info: dict[str, Any]) -> bool:
@@ -95,7 +101,7 @@ class _MoveLU(InstanceLU):
     def declare_locks(self, level: int) -> None:
         if level != LEVEL_NODE:
             return
-        if self.target_uuid is None:
+        if self.target_uuid is None and not drbd_instance(self):
             # The allocator (or the cleanup search) may pick any node.
             self.needed_locks[LEVEL_NODE] = ALL_SET
         else:
@@ -111,6 +117,24 @@ class _MoveLU(InstanceLU):
         why = template_refusal(self.template, self.ACTION)
         if why:
             raise bad(why, errors.ECODE_STATE)
+        if self.template == C.DT_DRBD8:
+            # The mirror's other half is the only place the instance can go.
+            inst = self.inst
+            snode = secondary_of(self, inst, self.disks)
+            if self.op.iallocator:
+                raise bad(
+                    f"instance {inst.name} has drbd disks: it can only {self.ACTION} to its "
+                    f"secondary node {snode.name}, an allocator cannot choose the target",
+                    errors.ECODE_INVAL,
+                )
+            if self.target_uuid is not None and self.target_uuid != snode.uuid:
+                target = self.cfg.get_node(self.target_uuid)
+                raise bad(
+                    f"instance {inst.name} has drbd disks: it can only {self.ACTION} to its "
+                    f"secondary node {snode.name}, not to {target.name} (move the secondary "
+                    f"there first: gnt-instance replace-disks -n {target.name} {inst.name})",
+                    errors.ECODE_INVAL,
+                )
 
     def check_target(self, target: Node) -> None:
         """A node the instance may go to (state and instance policy)."""
@@ -147,6 +171,10 @@ class _MoveLU(InstanceLU):
         cfg = self.cfg
         if self.target_uuid is not None:
             return cfg.get_node(self.target_uuid)
+        if self.template == C.DT_DRBD8:
+            target = secondary_of(self, self.inst, self.disks)
+            self.check_target(target)
+            return target
         inst = self.inst
         pnode = self.pnode
         group = cfg.config.node_group(pnode)
@@ -244,6 +272,8 @@ class _MoveLU(InstanceLU):
         """The instance (and its shared disks) now belong to ``target``."""
         cfg = self.cfg
         for disk in self.disks:
+            if disk.dev_type == C.DT_DRBD8:
+                continue  # both nodes keep their side; only the primary role moves
             if disk.nodes and disk.nodes != [target.uuid]:
                 moved = disk.copy()
                 moved.nodes = [target.uuid]
@@ -302,6 +332,21 @@ async def failover(lu: _MoveLU, feedback: Feedback) -> None:
                 f"{lu.maxmem()} MiB, available {free} MiB",
                 errors.ECODE_NORES,
             )
+    drbd = lu.template == C.DT_DRBD8
+    if drbd and inst.disks_active:
+        feedback(f"* checking the consistency of the disks on {target.name}")
+        faulty = await disk_consistency(lu, target, lu.disks, ldisk=False, feedback=feedback)
+        if faulty:
+            names = ", ".join(f"disk/{i}" for i in faulty)
+            if source.offline or ignore:
+                feedback(f"WARNING: {names} degraded on {target.name}; failing over anyway")
+            else:
+                raise errors.OpExecError(
+                    f"{names} of {inst.name} degraded on the target node {target.name}, "
+                    "aborting failover (--ignore-consistency to force it)"
+                )
+    elif drbd:
+        feedback("* not checking disk consistency: the disks are not active")
     feedback(f"* shutting down instance {inst.name} on source node {source.name}")
     if source.offline:
         feedback(f"WARNING: source node {source.name} is offline: not shutting down there")
@@ -325,6 +370,9 @@ async def failover(lu: _MoveLU, feedback: Feedback) -> None:
             f"could not deactivate the disks of {inst.name} on {source.name}; "
             "use --ignore-consistency to proceed anyway"
         )
+    if drbd:
+        # The whole mirror goes down; it comes up again with the roles swapped.
+        await lu.shutdown_on(target, feedback)
     feedback(f"* switching the primary node of {inst.name} to {target.name}")
     await lu.switch_primary(target)
     if not starting:
@@ -333,7 +381,11 @@ async def failover(lu: _MoveLU, feedback: Feedback) -> None:
     inst = lu.inst
     feedback(f"* activating the disks of {inst.name} on {target.name}")
     try:
-        await lu.assemble_on(target, feedback)
+        if drbd:
+            # Secondary side (the old primary, if it answers) first, then Primary here.
+            await assemble_disks(lu, inst, feedback, ignore_secondaries=True)
+        else:
+            await lu.assemble_on(target, feedback)
         feedback(f"* starting instance {inst.name} on {target.name}")
         res = await lu.ctx.rpc.call_one(
             target.name, "instance_start", [inst_dict(cfg, inst), False, op.reason]
@@ -456,13 +508,26 @@ class LUInstanceMigrate(_MoveLU):
         await self._memory_check(target, feedback)
         await self._hv_versions(target)
         mode = "live" if self.live else "non-live"
+        drbd = self.template == C.DT_DRBD8
+        if drbd:
+            feedback(f"* checking the consistency of the disks on {target.name}")
+            faulty = await disk_consistency(
+                self, target, self.disks, ldisk=False, feedback=feedback
+            )
+            if faulty:
+                raise errors.OpExecError(
+                    f"{', '.join(f'disk/{i}' for i in faulty)} of {inst.name} degraded or not "
+                    f"fully synchronised on the target node {target.name}, aborting migration"
+                )
         feedback(f"Migrating instance {inst.name} ({mode}) from {source.name} to {target.name}")
         idict = inst_dict(cfg, inst)
         res = await rpc.call_one(source.name, "migration_info", [idict])
         migration_info = rpc_payload(res, "gathering migration information")
         accepted = False
         try:
-            if self.disks:
+            if drbd:
+                await enter_dual_primary(self, inst, source, target, self.disks, feedback)
+            elif self.disks:
                 feedback(f"* opening the disks of {inst.name} on {target.name}")
                 await self.assemble_on(target, feedback)
             feedback(f"* preparing {target.name} to accept the instance")
@@ -508,7 +573,12 @@ class LUInstanceMigrate(_MoveLU):
                 f"could not finalize the migration on the target {target.name}: "
                 f"{res.fail_msg}; run 'gnt-instance migrate --cleanup {inst.name}'"
             )
-        if self.disks:
+        if drbd:
+            # The old primary stays the mirror's secondary, in single-primary mode again.
+            await restore_single_primary(
+                self, self.inst, source, [source, target], self.disks, feedback, strict=True
+            )
+        elif self.disks:
             feedback(f"* closing the disks of {inst.name} on {source.name}")
             await self.shutdown_on(source, feedback)
         feedback("* done")
@@ -573,7 +643,11 @@ class LUInstanceMigrate(_MoveLU):
         )
         if not res.ok:
             feedback(f"WARNING: aborting on the source {source.name} failed: {res.fail_msg}")
-        if self.disks:
+        if self.template == C.DT_DRBD8:
+            await restore_single_primary(
+                self, self.inst, target, [source, target], self.disks, feedback, strict=False
+            )
+        elif self.disks:
             await self.shutdown_on(target, feedback)
 
     async def _cleanup(self, feedback: Feedback) -> None:
@@ -581,8 +655,11 @@ class LUInstanceMigrate(_MoveLU):
         cfg = self.cfg
         inst = self.inst
         source = self.pnode
+        drbd = self.template == C.DT_DRBD8
         if self.target_uuid is not None:
             others = [cfg.get_node(self.target_uuid)]
+        elif drbd:
+            others = [secondary_of(self, inst, self.disks)]
         else:
             others = [
                 n
@@ -626,12 +703,18 @@ class LUInstanceMigrate(_MoveLU):
                 )
                 if not res.ok:
                     feedback(f"WARNING: {node.name}: {res.fail_msg}")
-                await self.shutdown_on(node, feedback)
+                if not drbd:
+                    await self.shutdown_on(node, feedback)
             res = await self.ctx.rpc.call_one(
                 source.name, "instance_finalize_migration_src", [idict, False, self.live]
             )
             if not res.ok:
                 feedback(f"WARNING: {source.name}: {res.fail_msg}")
+            if drbd:
+                [peer] = others
+                await restore_single_primary(
+                    self, inst, peer, [source, peer], self.disks, feedback, strict=False
+                )
             return
         candidates = settled or pending
         if not candidates:
@@ -657,5 +740,9 @@ class LUInstanceMigrate(_MoveLU):
             rpc_payload(res, "finalizing the migration on the target")
         else:
             await self.switch_primary(node)
-        if self.disks:
+        if drbd:
+            await restore_single_primary(
+                self, self.inst, source, [source, node], self.disks, feedback, strict=False
+            )
+        elif self.disks:
             await self.shutdown_on(source, feedback)

@@ -10,6 +10,7 @@ from ganeti.cmdlib.base import Feedback, register
 from ganeti.cmdlib.instance_common import (
     FILE_TEMPLATES,
     InstanceLU,
+    all_nodes,
     assemble_disks,
     bad,
     check_node_usable,
@@ -21,6 +22,7 @@ from ganeti.cmdlib.instance_common import (
     shutdown_disks,
     storage_free,
 )
+from ganeti.cmdlib.instance_drbd import is_drbd, wait_for_sync
 from ganeti.objects import Disk
 
 
@@ -35,6 +37,10 @@ class LUInstanceActivateDisks(InstanceLU):
         result = await assemble_disks(self, self.inst, feedback)
         self.set_state(disks_active=True)
         await self.cfg.flush()
+        if self.op.wait_for_sync and is_drbd(self.disks):
+            nodes = [self.cfg.get_node(n) for n in all_nodes(self.inst, self.disks)]
+            if not await wait_for_sync(self, nodes, self.disks, feedback):
+                raise errors.OpExecError("some disks of the instance are degraded")
         return result
 
 
@@ -64,7 +70,7 @@ class LUInstanceGrowDisk(InstanceLU):
         if op.disk >= len(disks):
             raise bad(f"instance {self.inst.name} has no disk/{op.disk}", errors.ECODE_NOENT)
         disk = disks[op.disk]
-        if disk.dev_type not in (C.DT_FILE, C.DT_SHARED_FILE, C.DT_PLAIN):
+        if disk.dev_type not in (C.DT_FILE, C.DT_SHARED_FILE, C.DT_PLAIN, C.DT_DRBD8):
             raise bad(f"disks of type {disk.dev_type} cannot be grown here")
         if op.absolute:
             self.amount = op.amount - disk.size
@@ -100,20 +106,50 @@ class LUInstanceGrowDisk(InstanceLU):
                     f"available {free} MiB",
                     errors.ECODE_NORES,
                 )
-        for dryrun in (True, False):
-            for uuid in disk.nodes:
-                name = node_name(cfg, uuid)
+        drbd = disk.dev_type == C.DT_DRBD8
+        activated = False
+        if drbd and not self.inst.disks_active:
+            # DRBD takes a new size only while it runs, connected.
+            feedback("* activating the disks of the stopped instance to grow them")
+            await assemble_disks(self, self.inst, feedback)
+            activated = True
+        try:
+            for dryrun in (True, False):
+                for uuid in disk.nodes:
+                    name = node_name(cfg, uuid)
+                    res = await self.ctx.rpc.call_one(
+                        name,
+                        "blockdev_grow",
+                        [disk_dict(cfg, disk, uuid), self.amount, dryrun, True, False],
+                    )
+                    what = f"growing disk/{op.disk} on {name}"
+                    rpc_payload(res, what + (" (dry run)" if dryrun else ""))
+            if drbd:
+                # Both backing LVs are larger: DRBD resizes from the primary (both sides).
+                pnode = self.pnode
                 res = await self.ctx.rpc.call_one(
-                    name,
+                    pnode.name,
                     "blockdev_grow",
-                    [disk_dict(cfg, disk, uuid), self.amount, dryrun, True, False],
+                    [disk_dict(cfg, disk, pnode.uuid), self.amount, False, False, False],
                 )
-                rpc_payload(res, f"growing disk/{op.disk}" + (" (dry run)" if dryrun else ""))
-        new = disk.copy()
-        new.size = self.new_size
-        cfg.update(new)
-        await cfg.flush()
-        feedback(f"Grew disk/{op.disk} of {self.inst.name} to {self.new_size} MiB")
+                rpc_payload(res, f"resizing the drbd device of disk/{op.disk}")
+            new = disk.copy()
+            new.size = self.new_size
+            for child in new.children[:1]:  # the data LV; the meta LV keeps its size
+                child.size = self.new_size
+            cfg.update(new)
+            await cfg.flush()
+            feedback(f"Grew disk/{op.disk} of {self.inst.name} to {self.new_size} MiB")
+            if drbd and op.wait_for_sync:
+                nodes = [cfg.get_node(n) for n in disk.nodes]
+                if not await wait_for_sync(self, nodes, [cfg.get_disk(disk.uuid)], feedback):
+                    feedback(f"WARNING: disk/{op.disk} is degraded after growing; check the mirror")
+            elif drbd and activated:
+                feedback("WARNING: not waiting for the resync: the disks stay active")
+                activated = False
+        finally:
+            if activated:
+                await shutdown_disks(self, self.inst, feedback)
         return None
 
 
@@ -214,9 +250,10 @@ async def _recreate(lu: InstanceLU, inst_name: str, disk: Disk, feedback: Feedba
             res = await lu.ctx.rpc.call_one(name, "file_storage_dir_create", [directory])
             rpc_payload(res, f"creating directory {directory}")
         feedback(f"Creating {disk.iv_name} ({disk.size} MiB) on {name}")
+        on_primary = uuid == lu.inst.primary_node
         res = await lu.ctx.rpc.call_one(
             name,
             "blockdev_create",
-            [dd, disk.size, inst_name, True, f"originstname+{inst_name}", False],
+            [dd, disk.size, inst_name, on_primary, f"originstname+{inst_name}", False],
         )
         rpc_payload(res, f"creating disk {disk.iv_name}")

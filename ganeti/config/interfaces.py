@@ -96,6 +96,13 @@ class IConfigWriter(Interface):
     def add_tags(kind: str, name_or_uuid: str | None, tags: Iterable[str]) -> None: ...
     def remove_tags(kind: str, name_or_uuid: str | None, tags: Iterable[str]) -> None: ...
     def allocate_drbd_port() -> int: ...
+    def drbd_minors() -> dict[str, dict[int, str]]:
+        """Minors in use per node (config and reservations)."""
+
+    def allocate_drbd_minors(node_uuids: Sequence[str], owner: str) -> list[int]:
+        """The lowest free minor on each node, reserved for ``owner``."""
+
+    def release_drbd_minors(owner: str) -> None: ...
 
     # Durability and replication.
     def flush() -> Deferred[int]:

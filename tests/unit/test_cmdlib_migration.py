@@ -186,8 +186,8 @@ class MigrateTests(MigrationCase):
         cluster = self.m.config.get_cluster()
         cluster.enabled_hypervisors = [C.HT_FAKE, C.HT_KVM]
         self.m.add_drbd_instance("mirrored", self.n2, self.n3)
-        exc = self.m.fail(self.migrate("mirrored"), "wrong_state")
-        self.assertIn("'drbd' disks yet", str(exc))
+        exc = self.m.fail(self.migrate("mirrored", target_node="node1.test"), "wrong_input")
+        self.assertIn("only migrate to its secondary node node3.test", str(exc))
         self.assertEqual(self.pnode("filed"), "node2.test")
         self.assertIn("filed", self.node2.running)
 
