@@ -392,6 +392,8 @@ def cmd_migrate(opts: argparse.Namespace) -> int:
         "ignore_hvversions": opts.ignore_hvversions,
         "allow_runtime_changes": not opts.no_runtime_changes,
     }
+    if opts.storage_copy:
+        op["storage_copy"] = True
     if opts.non_live:
         op["mode"] = "non-live"
     elif opts.migration_mode:
@@ -753,6 +755,11 @@ def build() -> argparse.ArgumentParser:
     mg.add_argument("--no-runtime-changes", action="store_true", help="never balloon memory")
     mg.add_argument("--ignore-ipolicy", action="store_true")
     mg.add_argument("--ignore-hvversions", action="store_true")
+    mg.add_argument(
+        "--storage-copy",
+        action="store_true",
+        help="copy node-local ('file') disks to the target during the migration",
+    )
     mg.add_argument("-f", "--force", action="store_true", help="don't ask (never asks)")
     base.add_submit_opts(mg)
     mg.set_defaults(func=cmd_migrate)

@@ -26,6 +26,7 @@ from twisted.internet.task import deferLater
 
 from ganeti import constants as C
 from ganeti import errors
+from ganeti.cmdlib import instance_storage_copy as storage_copy
 from ganeti.cmdlib.base import Feedback, register
 from ganeti.cmdlib.instance import ipolicy_violations, new_instance_spec, node_group_name
 from ganeti.cmdlib.instance_common import (
@@ -64,9 +65,9 @@ def template_refusal(template: str, what: str) -> str | None:
         return None
     if template == C.DT_FILE:
         return (
-            f"cannot {what} an instance with 'file' disks: they are local to the node and "
-            "copying storage during the move is not supported yet; use 'sharedfile' for "
-            "instances that must move"
+            f"cannot {what} an instance with 'file' disks: they are local to the node; "
+            "'gnt-instance migrate --storage-copy' copies them during a live migration, or "
+            "use 'sharedfile' for instances that must move"
         )
     if template == C.DT_PLAIN:
         return (
@@ -89,6 +90,7 @@ class _MoveLU(InstanceLU):
     """What migrate and failover share: the target node and the checks on it."""
 
     ACTION = ""
+    storage_copy = False  # set by check_template (see instance_storage_copy)
 
     def expand_names(self) -> None:
         super().expand_names()
@@ -114,8 +116,9 @@ class _MoveLU(InstanceLU):
 
     def check_template(self) -> None:
         self.template = disk_template_of(self.disks)
+        self.storage_copy = storage_copy.check(self, self.template)
         why = template_refusal(self.template, self.ACTION)
-        if why:
+        if why and not self.storage_copy:
             raise bad(why, errors.ECODE_STATE)
         if self.template == C.DT_DRBD8:
             # The mirror's other half is the only place the instance can go.
@@ -524,10 +527,14 @@ class LUInstanceMigrate(_MoveLU):
         res = await rpc.call_one(source.name, "migration_info", [idict])
         migration_info = rpc_payload(res, "gathering migration information")
         accepted = False
+        created = False  # disk files made on the target for a storage copy
         try:
             if drbd:
                 await enter_dual_primary(self, inst, source, target, self.disks, feedback)
             elif self.disks:
+                if self.storage_copy:
+                    await storage_copy.create_on(self, target, feedback)
+                    created = True
                 feedback(f"* opening the disks of {inst.name} on {target.name}")
                 await self.assemble_on(target, feedback)
             feedback(f"* preparing {target.name} to accept the instance")
@@ -549,6 +556,8 @@ class LUInstanceMigrate(_MoveLU):
         except errors.OpExecError as exc:
             feedback(f"Migration failed, aborting: {exc}")
             await self._abort(source, target, idict, migration_info, accepted, feedback)
+            if created:
+                await storage_copy.remove_on(self, target, feedback, "the migration failed")
             raise errors.OpExecError(
                 f"could not migrate instance {inst.name} to {target.name}: {exc}; it is "
                 f"still running on {source.name}"
@@ -562,7 +571,10 @@ class LUInstanceMigrate(_MoveLU):
                 f"{res.fail_msg}; run 'gnt-instance migrate --cleanup {inst.name}'"
             )
         feedback(f"* the instance now runs on {target.name}: updating the configuration")
-        await self.switch_primary(target)
+        if self.storage_copy:
+            await storage_copy.switch_primary(self, target)
+        else:
+            await self.switch_primary(target)
         res = await rpc.call_one(
             target.name,
             "instance_finalize_migration_dst",
@@ -581,6 +593,8 @@ class LUInstanceMigrate(_MoveLU):
         elif self.disks:
             feedback(f"* closing the disks of {inst.name} on {source.name}")
             await self.shutdown_on(source, feedback)
+            if self.storage_copy:
+                await storage_copy.remove_on(self, source, feedback, "copied to the target")
         feedback("* done")
 
     async def _wait_migration(

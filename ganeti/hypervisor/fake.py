@@ -4,7 +4,9 @@ Each "running" instance is a JSON file ``<state_dir>/<name>`` written atomically
 state survives node daemon restarts (and, with the run dir on tmpfs, not node reboots,
 like real VMs).  Migration moves the state: the source hands the file's content to the
 master (``migration_info``), the target writes it as "migrating" and makes it running on
-success, the source removes its copy.
+success, the source removes its copy.  In a storage-copy migration (node-local ``file``
+disks) the state also carries the disks' data (non-zero blocks, compressed), which the
+target writes into its pre-created disk files.
 
 Test hook: if ``<run dir>/fake-hv-migration-seconds`` holds a number, a migration started
 on this node reports ``active`` (with a growing ``transferred_ram``) for that many
@@ -14,8 +16,10 @@ completes at once.
 
 from __future__ import annotations
 
+import base64
 import json
 import os
+import zlib
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -29,6 +33,7 @@ from ganeti import errors
 from ganeti.fileutils import write_file_atomic
 from ganeti.hypervisor import params
 from ganeti.hypervisor.interface import (
+    DISK_LOCAL,
     MIGRATION_ACTIVE,
     MIGRATION_COMPLETED,
     MIGRATION_NONE,
@@ -190,6 +195,10 @@ class FakeHypervisor:
         data = self._read(instance.name)
         if data is None:
             raise errors.HypervisorError(f"instance {instance.name} is not running")
+        local = [d for d in instance.disks if d.storage == DISK_LOCAL]
+        if local:
+            # A storage-copy migration: the disk files' data go with the state.
+            data["disks"] = [read_extents(Path(d.path)) for d in local]
         return json.dumps(data)
 
     async def accept_instance(self, instance: InstanceSpec, info: str, target: str) -> None:
@@ -199,6 +208,15 @@ class FakeHypervisor:
             data = json.loads(info) if info else self._state(instance, STATE_RUNNING)
         except ValueError:
             raise errors.HypervisorError("bad migration info") from None
+        copies = data.pop("disks", None) or []
+        local = [d for d in instance.disks if d.storage == DISK_LOCAL]
+        if len(copies) != len(local):
+            raise errors.HypervisorError(
+                f"the migration carries {len(copies)} disk copies, the instance has "
+                f"{len(local)} local disks here"
+            )
+        for disk, extents in zip(local, copies, strict=True):
+            write_extents(Path(disk.path), extents)
         data["state"] = STATE_MIGRATING
         self._write(instance.name, data)
 
@@ -262,3 +280,61 @@ class FakeHypervisor:
                 }
             return {"status": MIGRATION_COMPLETED}
         return {"status": MIGRATION_NONE}
+
+
+# At most this much disk data (after leaving out holes and zero blocks) travels in a
+# storage-copy migration's info: the fake hypervisor is for tests and small disks.
+MAX_COPY_BYTES = 64 * 1024 * 1024
+_CHUNK = 1024 * 1024
+
+
+def read_extents(path: Path) -> list[list[Any]]:
+    """The non-zero 1 MiB blocks of a disk file as ``[offset, base64(zlib(data))]``,
+    holes skipped; the last entry is ``[size, ""]`` (the file's length)."""
+    out: list[list[Any]] = []
+    total = 0
+    with open(path, "rb") as f:
+        size = os.fstat(f.fileno()).st_size
+        offset = 0
+        while offset < size:
+            try:
+                offset = os.lseek(f.fileno(), offset, os.SEEK_DATA)
+            except OSError:  # ENXIO: only a hole is left
+                break
+            try:
+                end = os.lseek(f.fileno(), offset, os.SEEK_HOLE)
+            except OSError:
+                end = size
+            f.seek(offset)
+            while offset < end:
+                block = f.read(min(_CHUNK, end - offset))
+                if not block:
+                    break
+                if block.count(0) != len(block):
+                    total += len(block)
+                    if total > MAX_COPY_BYTES:
+                        raise errors.HypervisorError(
+                            f"{path}: more than {MAX_COPY_BYTES // _CHUNK} MiB of data to "
+                            "copy; the fake hypervisor copies only small disks"
+                        )
+                    packed = base64.b64encode(zlib.compress(block, 1)).decode()
+                    out.append([offset, packed])
+                offset += len(block)
+    out.append([size, ""])
+    return out
+
+
+def write_extents(path: Path, extents: list[list[Any]]) -> None:
+    """Write what :func:`read_extents` read into the (pre-created) file at ``path``."""
+    try:
+        with open(path, "r+b") as f:
+            for offset, packed in extents:
+                if packed:
+                    f.seek(int(offset))
+                    f.write(zlib.decompress(base64.b64decode(packed)))
+                else:
+                    f.truncate(int(offset))
+            f.flush()
+            os.fsync(f.fileno())
+    except (OSError, ValueError, TypeError, zlib.error) as exc:
+        raise errors.HypervisorError(f"cannot write the disk copy to {path}: {exc}") from None

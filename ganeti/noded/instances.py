@@ -18,9 +18,9 @@ from twisted.logger import Logger
 from ganeti import constants as C
 from ganeti import errors, osdef
 from ganeti.hypervisor import HypervisorRegistry, IHypervisor, InstanceSpec
-from ganeti.hypervisor.interface import REBOOT_HARD, REBOOT_SOFT, RunInThread
+from ganeti.hypervisor.interface import DISK_LOCAL, REBOOT_HARD, REBOOT_SOFT, RunInThread
 from ganeti.noded.blockdev import BlockdevBackend
-from ganeti.noded.instargs import InstanceArgs, instance_name, parse_instance
+from ganeti.noded.instargs import InstanceArgs, disk_storage, instance_name, parse_instance
 from ganeti.noded.osproc import OSBackend
 from ganeti.paths import Paths
 from ganeti.rpc.server import HandlerError
@@ -225,7 +225,11 @@ class InstanceBackend:
 
     async def migration_info(self, instance: Any) -> str:
         args = parse_instance(instance)
-        return await self._hv(args.instance.hypervisor).migration_info(args.spec())
+        # Node-local disks travel with a storage-copy migration: the hypervisor needs
+        # their paths (the fake one hands their contents over with its state).
+        local = any(disk_storage(d.dev_type) == DISK_LOCAL for d in args.disks)
+        spec = await self._spec(args) if local else args.spec()
+        return await self._hv(args.instance.hypervisor).migration_info(spec)
 
     async def accept_instance(self, instance: Any, info: Any, target: Any) -> None:
         args = parse_instance(instance)

@@ -196,6 +196,8 @@ OpInstanceMigrate = opcode(
     p.IALLOCATOR,
     opt("allow_failover", t.BOOL, False),
     opt("ignore_hvversions", t.BOOL, False),
+    # Beyond Ganeti: copy node-local ('file') disks during the migration.
+    opt("storage_copy", t.BOOL, False),
     summary=_INSTANCE,
     result="()",
 )

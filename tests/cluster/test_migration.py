@@ -168,7 +168,7 @@ class MigrationClusterTests(TestCase):
     def test_refusals_and_abort(self) -> None:
         self.add("filed", "file", "node2.test")
         out = self.gnt("gnt-instance", "migrate", "-f", "-n", "node3.test", "filed", check=False)
-        self.assertIn("copying storage during the move is not supported yet", out)
+        self.assertIn("--storage-copy", out)
         out = self.gnt("gnt-instance", "failover", "-f", "-n", "node3.test", "filed", check=False)
         self.assertIn("'file' disks", out)
         self.assertEqual(self.listing()["filed"], ["node2.test", "running"])

@@ -180,7 +180,7 @@ class MigrateTests(MigrationCase):
     def test_refused_templates(self) -> None:
         self.make(C.DT_FILE, "filed")
         exc = self.m.fail(self.migrate("filed", target_node="node3.test"), "wrong_state")
-        self.assertIn("copying storage during the move is not supported yet", str(exc))
+        self.assertIn("--storage-copy", str(exc))
         exc = self.m.fail(self.failover("filed", target_node="node3.test"), "wrong_state")
         self.assertIn("'file' disks", str(exc))
         cluster = self.m.config.get_cluster()

@@ -574,7 +574,10 @@ CATALOGUE: dict[str, tuple[str, ...]] = {
 
 COMMON = {"dry_run", "debug_level", "priority", "depends", "comment", "reason"}
 # Parameters we add beyond Ganeti (documented in docs/membership.md).
-EXTENSIONS = {"OP_CLUSTER_SET_PARAMS": {"auto_failover_timeout"}}
+EXTENSIONS = {
+    "OP_CLUSTER_SET_PARAMS": {"auto_failover_timeout"},
+    "OP_INSTANCE_MIGRATE": {"storage_copy"},
+}
 
 
 def parse_entry(entries: tuple[str, ...]) -> tuple[set[str], set[str], list[set[str]]]:
