@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from ganeti import constants as C
 from ganeti.cli import base
 from ganeti.cli.tags import add_tag_commands
 
@@ -123,6 +124,7 @@ def cmd_add(opts: argparse.Namespace) -> int:
         "name_check": opts.name_check,
         "ip_check": opts.ip_check,
         "ignore_ipolicy": opts.ignore_ipolicy,
+        "wait_for_sync": opts.wait_for_sync,
     }
     if not opts.os and not opts.no_install:
         raise base.UsageError("give an OS with -o (or --no-install)")
@@ -405,6 +407,36 @@ def cmd_migrate(opts: argparse.Namespace) -> int:
     return base.submit_or_wait([base.apply_common_op_opts(op, opts)], opts)
 
 
+def cmd_replace_disks(opts: argparse.Namespace) -> int:
+    if opts.new_secondary or opts.iallocator:
+        mode = C.REPLACE_DISK_CHG
+    elif opts.on_primary:
+        mode = C.REPLACE_DISK_PRI
+    elif opts.on_secondary:
+        mode = C.REPLACE_DISK_SEC
+    elif opts.auto:
+        mode = C.REPLACE_DISK_AUTO
+    else:
+        raise base.UsageError("give one of -p, -s, -n NODE, -I ALLOCATOR or -a")
+    op: dict[str, Any] = {
+        "OP_ID": "OP_INSTANCE_REPLACE_DISKS",
+        "instance_name": opts.instance,
+        "mode": mode,
+        "early_release": opts.early_release,
+        "ignore_ipolicy": opts.ignore_ipolicy,
+    }
+    if opts.disks:
+        try:
+            op["disks"] = [int(d) for d in opts.disks.split(",") if d]
+        except ValueError:
+            raise base.UsageError("--disks takes disk indexes, e.g. --disks 0,2") from None
+    if opts.new_secondary:
+        op["remote_node"] = opts.new_secondary
+    if opts.iallocator:
+        op["iallocator"] = opts.iallocator
+    return base.submit_or_wait([base.apply_common_op_opts(op, opts)], opts)
+
+
 def cmd_failover(opts: argparse.Namespace) -> int:
     op: dict[str, Any] = {
         "OP_ID": "OP_INSTANCE_FAILOVER",
@@ -595,7 +627,10 @@ def build() -> argparse.ArgumentParser:
     add = sub.add_parser("add", help="create an instance")
     add.add_argument("instance", metavar="INSTANCE")
     add.add_argument(
-        "-t", "--disk-template", default=None, help="diskless, file, sharedfile or plain"
+        "-t",
+        "--disk-template",
+        default=None,
+        help="diskless, file, sharedfile, plain or drbd (drbd: -n PNODE:SNODE)",
     )
     add.add_argument("-n", "--node", default=None, metavar="NODE[:SNODE]")
     add.add_argument("-I", "--iallocator", default=None, help="allocator (default: built-in)")
@@ -623,6 +658,12 @@ def build() -> argparse.ArgumentParser:
     )
     add.add_argument("--no-install", action="store_true", help="don't run the OS create script")
     add.add_argument("--no-start", action="store_true", help="don't start the instance")
+    add.add_argument(
+        "--no-wait-for-sync",
+        dest="wait_for_sync",
+        action="store_false",
+        help="drbd: don't wait for the new mirrors to synchronise",
+    )
     add.add_argument("--no-name-check", dest="name_check", action="store_false")
     add.add_argument("--no-ip-check", dest="ip_check", action="store_false")
     add.add_argument("--ignore-ipolicy", action="store_true")
@@ -763,6 +804,32 @@ def build() -> argparse.ArgumentParser:
     mg.add_argument("-f", "--force", action="store_true", help="don't ask (never asks)")
     base.add_submit_opts(mg)
     mg.set_defaults(func=cmd_migrate)
+
+    rp = sub.add_parser("replace-disks", help="rebuild one side of a drbd instance's disks")
+    rp.add_argument("instance", metavar="INSTANCE")
+    mode = rp.add_mutually_exclusive_group()
+    mode.add_argument(
+        "-p", "--on-primary", action="store_true", help="new volumes on the primary node"
+    )
+    mode.add_argument(
+        "-s", "--on-secondary", action="store_true", help="new volumes on the secondary node"
+    )
+    mode.add_argument(
+        "-n", "--new-secondary", default=None, metavar="NODE", help="move the secondary to NODE"
+    )
+    mode.add_argument(
+        "-I", "--iallocator", default=None, help="allocator choosing the new secondary"
+    )
+    mode.add_argument(
+        "-a", "--auto", action="store_true", help="replace the disks found faulty, on either node"
+    )
+    rp.add_argument("--disks", default=None, metavar="IDX,...", help="only these disks (-p/-s)")
+    rp.add_argument(
+        "--early-release", action="store_true", help="remove old storage before the resync ends"
+    )
+    rp.add_argument("--ignore-ipolicy", action="store_true")
+    base.add_submit_opts(rp)
+    rp.set_defaults(func=cmd_replace_disks)
 
     fo = sub.add_parser("failover", help="stop an instance and start it on another node")
     fo.add_argument("instance", metavar="INSTANCE")
