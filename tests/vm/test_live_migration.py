@@ -4,6 +4,9 @@ tiny test guest with a ``sharedfile`` disk is created with ``gnt-instance add`` 
 moved with ``gnt-instance migrate`` to B: libvirt peer-to-peer migration over the
 secondary network.  The guest prints its uptime every second (``guest.tick``); the test
 reads B's console file after the move and sees the count go on from where it was on A.
+A second guest with a node-local ``file`` disk moves with ``--storage-copy`` (libvirt
+non-shared-disk migration: QEMU mirrors the disk to B's pre-created file over NBD); the
+data written into A's file before the start is in B's file afterwards.
 
 Needs root, libvirtd + the QEMU driver, qemu-system-x86_64, virsh, iproute2,
 libvirt-python and the guest (``tools/vm-setup.sh``); each missing piece skips the test
@@ -23,6 +26,9 @@ from twisted.trial.unittest import SkipTest, TestCase
 from tests.vm import twonode
 
 INSTANCE = "gntlm-guest1"
+FILE_INSTANCE = "gntlm-guest2"
+MARKER = b"GNTLM-DISK-MARKER"
+MARKER_OFFSET = 20 * 1024 * 1024 + 512
 BOOT_LIMIT = 120.0  # the first tick takes 5-8 s under TCG here; generous for a loaded CI
 TICK_LIMIT = 30.0
 
@@ -60,11 +66,11 @@ class LiveMigrationTests(TestCase):
         if failures:
             self.fail("cleanup failed: " + "; ".join(failures))
 
-    def assert_tcg(self, node: twonode.LabNode) -> None:
+    def assert_tcg(self, node: twonode.LabNode, name: str = INSTANCE) -> None:
         """Safety: the domain must be a TCG one; a type='kvm' guest spins a core here."""
-        kind = self.lab.domain_type(node, INSTANCE)
+        kind = self.lab.domain_type(node, name)
         if kind != "qemu":
-            self.lab.virsh(node, "destroy", INSTANCE, check=False)
+            self.lab.virsh(node, "destroy", name, check=False)
             self.fail(f"domain on {node.name} is not a TCG (type='qemu') domain: {kind}")
 
     def listing(self) -> dict[str, list[str]]:
@@ -127,5 +133,63 @@ class LiveMigrationTests(TestCase):
             f"{boot_seconds:.1f} s, gnt-instance migrate {migrate_seconds:.1f} s (libvirt "
             f"downtime {stats['downtime']} ms), uptime {before[-1]} on A -> {after[0]} on B, "
             f"remove {remove_seconds:.1f} s",
+            file=sys.stderr,
+        )
+
+    def test_storage_copy_migration_file(self) -> None:
+        lab = self.lab
+        a, b = lab.nodes
+        hv = guest_hvparams()
+        lab.gnt(
+            "gnt-instance", "add", "-t", "file", "--disk", "0:size=32M", "-o", "noop",
+            "--no-nics", "--ignore-ipolicy", "--hypervisor", "kvm", "--no-start",
+            "-H", f"kvm:kernel_path={hv['kernel_path']},initrd_path={hv['initrd_path']},"
+            "kvm_flag=disabled",
+            "-B", "memory=128", "-n", a.name, FILE_INSTANCE,
+        )  # fmt: skip
+        storage = "srv/ganeti/file-storage"
+        [disk_a] = [p for p in (a.real_root / storage).rglob("*") if p.is_file()]
+        with open(disk_a, "r+b") as f:
+            f.seek(MARKER_OFFSET)
+            f.write(MARKER)
+        lab.gnt("gnt-instance", "startup", FILE_INSTANCE)
+        self.assert_tcg(a, FILE_INSTANCE)
+        twonode.wait_for(
+            "two ticks on A", lambda: len(lab.ticks(a, FILE_INSTANCE)) >= 2, BOOT_LIMIT
+        )
+
+        started = time.monotonic()
+        out = lab.gnt(
+            "gnt-instance", "migrate", "-f", "--storage-copy", "--ignore-ipolicy",
+            "-n", b.name, FILE_INSTANCE,
+        )  # fmt: skip
+        migrate_seconds = time.monotonic() - started
+        self.assertIn("for the copy", out)
+        before = lab.ticks(a, FILE_INSTANCE)
+        self.assertEqual(lab.domains(a), [])
+        self.assertEqual(lab.domains(b), [FILE_INSTANCE])
+        self.assert_tcg(b, FILE_INSTANCE)
+        twonode.wait_for(
+            "three ticks on B", lambda: len(lab.ticks(b, FILE_INSTANCE)) >= 3, TICK_LIMIT
+        )
+        after = lab.ticks(b, FILE_INSTANCE)
+        self.assertGreaterEqual(after[0], before[-1])
+        self.assertEqual(after, sorted(after))
+        # B's own file (same path in B's view, another file) holds the data; A's is gone.
+        disk_b = b.real_root / disk_a.relative_to(a.real_root)
+        with open(disk_b, "rb") as f:
+            f.seek(MARKER_OFFSET)
+            self.assertEqual(f.read(len(MARKER)), MARKER)
+        self.assertFalse(disk_a.exists())
+        self.assertEqual(self.listing()[FILE_INSTANCE], [b.name, "running"])
+        stats = lab.completed_job_stats(b, FILE_INSTANCE)
+
+        lab.gnt("gnt-instance", "remove", "-f", FILE_INSTANCE)
+        self.assertFalse(disk_b.exists())
+        self.assertEqual(lab.domains(a) + lab.domains(b), [])
+        print(
+            f"\nstorage-copy migration: gnt-instance migrate {migrate_seconds:.1f} s "
+            f"(libvirt downtime {stats.get('downtime')} ms), uptime {before[-1]} on A -> "
+            f"{after[0]} on B",
             file=sys.stderr,
         )
