@@ -12,6 +12,7 @@ from typing import Any
 
 from ganeti import constants as C
 from ganeti.cli import base
+from ganeti.cli.node_moves import add_change_group_command
 from ganeti.cli.tags import add_tag_commands
 
 DEFAULT_FIELDS = ["name", "hypervisor", "os", "pnode", "status", "oper_ram"]
@@ -879,6 +880,7 @@ def build() -> argparse.ArgumentParser:
     con.add_argument("--show-cmd", action="store_true", help="print only the command (ssh)")
     con.set_defaults(func=cmd_console)
 
+    add_change_group_command(sub)
     add_tag_commands(sub, "instance")
     return p
 

@@ -1,4 +1,5 @@
-"""gnt-node migrate, evacuate and failover: move every instance off one node.
+"""gnt-node migrate, evacuate and failover: move every instance off one node (and
+gnt-instance change-group, which fans out the same way).
 
 ``migrate`` and ``evacuate`` submit one opcode (``OP_NODE_MIGRATE`` /
 ``OP_NODE_EVACUATE``) whose result lists the jobs it submitted, one per instance;
@@ -220,6 +221,42 @@ def cmd_failover(opts: argparse.Namespace) -> int:
         return base.EXIT_FAILURE
     print(f"All {len(insts)} instance(s) failed over successfully.")
     return base.EXIT_SUCCESS
+
+
+def cmd_change_group(opts: argparse.Namespace) -> int:
+    op: dict[str, Any] = {
+        "OP_ID": "OP_INSTANCE_CHANGE_GROUP",
+        "instance_name": opts.instance,
+        "early_release": opts.early_release,
+    }
+    if opts.to:
+        op["target_groups"] = list(opts.to)
+    if opts.iallocator:
+        op["iallocator"] = opts.iallocator
+    outcome = _run_fan_out(op, opts)
+    if outcome is None:
+        return base.EXIT_SUCCESS
+    _total, bad = outcome
+    if bad:
+        print(f"There were {bad} errors while changing the group.", file=sys.stderr)
+        return base.EXIT_FAILURE
+    print(f"Instance {opts.instance} changed group successfully.")
+    return base.EXIT_SUCCESS
+
+
+def add_change_group_command(sub: Any) -> None:
+    """``gnt-instance change-group [--to GROUP]... [-I ALLOC] [--early-release] INSTANCE``."""
+    cg = sub.add_parser("change-group", help="move an instance to another node group")
+    cg.add_argument("instance", metavar="INSTANCE")
+    cg.add_argument(
+        "--to", action="append", default=[], metavar="GROUP", help="target group (repeatable)"
+    )
+    cg.add_argument("-I", "--iallocator", default=None, help="allocator planning the move")
+    cg.add_argument(
+        "--early-release", action="store_true", help="release locks early in replace-disks"
+    )
+    base.add_submit_opts(cg)
+    cg.set_defaults(func=cmd_change_group)
 
 
 def add_move_commands(sub: Any) -> None:

@@ -268,3 +268,14 @@ class NodeMovesClusterTests(TestCase):
         # Bad input: a clear 400-class error, not a job.
         code, data = api.request("POST", "/2/nodes/node3.test/evacuate", {"mode": "sideways"})
         self.assertEqual(code, 400, data)
+
+    def test_change_group(self) -> None:
+        self.gnt("gnt-group", "add", "g2")
+        self.gnt("gnt-group", "assign-nodes", "g2", "node3.test")
+        self.add("web1", "node2.test")
+        out = self.gnt("gnt-instance", "change-group", "--to", "default", "web1", check=False)
+        self.assertIn("already uses group(s) default", out)
+        out = self.gnt("gnt-instance", "change-group", "--to", "g2", "web1")
+        self.assertIn("Instance web1 changed group successfully.", out)
+        self.assert_consistent(["web1"])
+        self.assertEqual(self.listing()["web1"], ["node3.test", "running"])
