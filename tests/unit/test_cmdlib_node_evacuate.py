@@ -196,6 +196,21 @@ class NodeEvacuateTests(EvacCase):
         self.m.run(self.evacuate())
         self.assertEqual({op["target_node"] for [op] in self.submitted}, {"node1.test"})
 
+    def test_offline_node_is_evacuated_by_failover(self) -> None:
+        names = self.make_many(2)
+        n2 = self.m.config.lookup_node("node2.test").copy()
+        n2.offline = True
+        self.m.config.update(n2)
+        self.sim.calls.clear()
+        self.m.run(self.evacuate())
+        self.assertNotIn("node2.test", [n for n, _p in self.sim.calls])
+        self.run_submitted()
+        for name in names:
+            self.assertNotEqual(self.pnode(name), "node2.test")
+        self.assertIn(
+            "WARNING: source node node2.test is offline: not shutting down there", self.m.log
+        )
+
     def test_hail(self) -> None:
         names = self.make_many(3)
         result = self.m.run(self.evacuate(iallocator="hail"))
