@@ -90,6 +90,7 @@ bench: $(STAMP)
 	$(PY) bench/membership.py
 	$(PY) bench/confd.py
 	$(PY) bench/instances.py
+	$(PY) bench/transfer.py
 	$(PY) bench/evacuate.py
 	$(PY) bench/rapi.py
 	$(PY) bench/htools.py
