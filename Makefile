@@ -95,6 +95,7 @@ bench: $(STAMP)
 	$(PY) bench/rapi.py
 	$(PY) bench/htools.py
 	$(PY) bench/htools_alloc.py
+	$(PY) bench/live_migration.py
 
 clean:
 	rm -rf _trial_temp build dist *.egg-info .mypy_cache .ruff_cache
