@@ -31,6 +31,7 @@ import attrs
 import numpy as np
 
 from ganeti.htools import allocfast as af
+from ganeti.htools import globaln1
 from ganeti.htools import model as m
 from ganeti.htools import moves as mv
 from ganeti.htools import score as sc
@@ -306,7 +307,25 @@ def single_scores(
     exact_all: bool = False,
     fast: bool = True,
 ) -> FArray:
-    """Full scores of the node list after replacing each candidate's column."""
+    """Full scores of the node list after replacing each candidate's column.
+
+    Only the candidates within a tiny margin of the best are scored exactly
+    (`single_scores_exact` tells which); the others get an upper-biased
+    approximation that never ties an exact score.
+    """
+    return single_scores_exact(c, nodes, cand, new_cols, map_delta, exact_all, fast)[0]
+
+
+def single_scores_exact(
+    c: Cluster,
+    nodes: IArray,
+    cand: IArray,
+    new_cols: FArray,
+    map_delta: FArray,
+    exact_all: bool = False,
+    fast: bool = True,
+) -> tuple[FArray, BArray]:
+    """`single_scores` and the mask of the candidates scored exactly."""
     vals, _gm, off, mapv = _stats(c, nodes)
     pos_of = {int(n): k for k, n in enumerate(nodes)}
     on_idx = np.flatnonzero(~off)
@@ -339,7 +358,7 @@ def single_scores(
         met[:, 19] = sums[sc.RTOTAL_ROW] - old[sc.RTOTAL_ROW] + newv[sc.RTOTAL_ROW]
         approx = sc.total_score(met)
     if k == 0:
-        return approx
+        return approx, np.zeros(0, bool)
     finite = np.isfinite(approx)
     if exact_all or not finite.any():
         need = np.arange(k)
@@ -347,13 +366,15 @@ def single_scores(
         best = float(np.min(approx[finite]))
         tol = 1e-9 * max(1.0, abs(best))
         need = np.flatnonzero(~finite | (approx <= best + tol))
+    exact = np.zeros(k, bool)
+    exact[need] = True
     out = approx.copy()
     out[finite] += 1e-6 * max(1.0, float(np.max(np.abs(approx[finite]))))  # never tie exact ones
     if fast and len(need) >= af.FOLD_MIN_CANDIDATES:
         got = af.replaced_scores(von, voff, mapv, map_delta[need], cpos[need], newv[:, need])
         if got is not None:
             out[need] = got
-            return out
+            return out, exact
     step = max(1, 200_000 // max(1, 18 * n_on))
     for lo in range(0, len(need), step):
         sel = need[lo : lo + step]
@@ -362,7 +383,7 @@ def single_scores(
         mets = sc.metrics_from_values(blk, np.repeat(voff[None], len(sel), axis=0), 0.0)
         mets[:, sc.MAP_METRIC] = mapv + map_delta[sel]
         out[sel] = sc.total_score(mets)
-    return out
+    return out, exact
 
 
 def _sd_stats(x: FArray) -> tuple[float, FArray, FArray]:
@@ -450,30 +471,40 @@ def try_alloc(
         okc = np.flatnonzero(pr == OK)
         if len(okc) == 0:
             return AllocSolution(fails, 0, None, math.inf)
-        scores = single_scores(
-            c,
-            score_nodes,
-            cand[okc],
-            new_cols[:, okc],
+        mdelta = (
             _map_delta(c, _stats(c, score_nodes)[1], ib, cand[okc])
             if c.has_location
-            else np.zeros(len(okc)),
-            fast=fast,
+            else np.zeros(len(okc))
         )
-        order: Iterable[int] | None = None
-        if fast and np.isfinite(scores).all():
-            order = af.ascending(scores)
-        if order is None:
-            order = sorted(range(len(okc)), key=lambda j: (scores[j], -j))
         succ = len(okc)
         check = _CapChecker(c, spec, cap_nodes, cap_include_offline, fast)
-        for j in order:
-            node = int(cand[okc[j]])
-            if cap_nodes is not None and not check(node, -1):
-                fails[Fail.N1] += 1
-                succ -= 1
-                continue
-            return AllocSolution(fails, succ, (node,), float(scores[j]))
+        left = np.arange(len(okc))  # candidates not yet tried, by position
+        while len(left):
+            # Score the untried candidates; only the best band is exact, so
+            # once capacity checks reject the whole band the rest is rescored.
+            scores, exact = single_scores_exact(
+                c,
+                score_nodes,
+                cand[okc[left]],
+                new_cols[:, okc[left]],
+                mdelta[left],
+                fast=fast,
+            )
+            order: Iterable[int] | None = None
+            if fast and np.isfinite(scores).all():
+                order = af.ascending(scores)
+            if order is None:
+                order = sorted(range(len(left)), key=lambda j: (scores[j], -j))
+            for j in order:
+                if not exact[j]:
+                    break
+                node = int(cand[okc[left[j]]])
+                if cap_nodes is not None and not check(node, -1):
+                    fails[Fail.N1] += 1
+                    succ -= 1
+                    continue
+                return AllocSolution(fails, succ, (node,), float(scores[j]))
+            left = left[~exact]
         return AllocSolution(fails, 0, None, math.inf)
     if fast:
         return _try_pairs(
@@ -548,11 +579,19 @@ class _CapChecker:
             float(spec.dsk),
             float(spec.disk_spindles or 0),
             spec.local,
-            spec.mirror,
+            spec.template,
             p,
             s,
         )
-        return af.redundant(view, self.cap_nodes, self.include_offline)
+        placed: Cluster | None = None
+
+        def exact(node_list: list[int], n: int) -> bool:
+            nonlocal placed
+            if placed is None:
+                placed = place(c, spec, p, s)
+            return globaln1.evacuable_exact(placed, node_list, n)
+
+        return af.redundant(view, self.cap_nodes, self.include_offline, None, exact)
 
 
 def _try_pairs(
@@ -922,12 +961,24 @@ def add_instance(c: Cluster, spec: AllocSpec, p: int, s: int) -> tuple[Cluster, 
 def place(c: Cluster, spec: AllocSpec, p: int, s: int, force: bool = True) -> Cluster:
     """A copy of `c` with the new instance placed on primary p (and secondary s)."""
     new, i = add_instance(c, spec, p, s)
+    apply_new(new, i, p, s)
+    return new
+
+
+def apply_new(new: Cluster, i: int, p: int, s: int, strict: bool = False) -> bool:
+    """Account instance i (recorded by `add_instance`) on its nodes, in place.
+
+    With `strict` the primary's hard checks (soft errors ignored) decide:
+    False and nothing changed if they fail.
+    """
     idx = np.array([i], np.int64)
     ib = mv.InstBlock.gather(new, idx)
     pa = np.array([p], np.int64)
     tag_add = mv._tag_add_delta(ib, new.excl_count[pa]) if ib.excl.shape[1] else np.zeros(1)
     loc_new = mv.loc_contrib(new, idx, pa, np.array([s], np.int64))
-    col, _ = mv.add_pri(new.dyn[:, pa], new.stat[:, pa], ib, np.ones(1, bool), loc_new, tag_add)
+    col, ok = mv.add_pri(new.dyn[:, pa], new.stat[:, pa], ib, np.ones(1, bool), loc_new, tag_add)
+    if strict and not ok[0]:
+        return False
     new.dyn[:, p] = col[:, 0]
     if s >= 0:
         sa = np.array([s], np.int64)
@@ -945,9 +996,9 @@ def place(c: Cluster, spec: AllocSpec, p: int, s: int, force: bool = True) -> Cl
         new.p_tags[p][t] += 1
     if new.excl_count.shape[1]:
         new.excl_count[p] += new.i_excl_mat[i]
-    if new.global_map.size and new.online_mask[p]:
+    if new.global_map.size and new.online_mask[p] and not new.i_forth[i]:
         new.global_map += np.outer(new.node_loc_mat[p], new.i_excl_mat[i])
-    return new
+    return True
 
 
 # --------------------------------------------------------------- global N+1
@@ -972,15 +1023,23 @@ def globally_redundant(
     nodes: IArray,
     include_offline: bool = False,
     failover_to_offline: bool = False,
+    only: IArray | None = None,
 ) -> bool:
-    """Every online node of `nodes` can be evacuated (the capacity check).
+    """Every node of the node list `nodes` (or of `only`) can be evacuated.
 
     Same answer as `globally_redundant_reference`, computed on a light view
     of the cluster with numpy (`allocfast.redundant`).
     """
+    del failover_to_offline
     if (c.i_mem < 0).any() or (c.i_dsk < 0).any() or (c.i_dsp < 0).any():
-        return globally_redundant_reference(c, nodes, include_offline, failover_to_offline)
-    return af.redundant(af.CapView.of(c), nodes, include_offline, failover_to_offline)
+        return globally_redundant_reference(c, nodes, include_offline, False, only)
+    return af.redundant(
+        af.CapView.of(c),
+        nodes,
+        include_offline,
+        only,
+        lambda node_list, n: globaln1.evacuable_exact(c, node_list, n),
+    )
 
 
 def globally_redundant_reference(
@@ -988,66 +1047,17 @@ def globally_redundant_reference(
     nodes: IArray,
     include_offline: bool = False,
     failover_to_offline: bool = False,
+    only: IArray | None = None,
 ) -> bool:
-    """Every online node of `nodes` can be evacuated (the capacity check).
+    """Every node of the node list `nodes` can be evacuated (the capacity check).
 
-    With `include_offline` offline nodes of `nodes` must be evacuable too
-    (hspace's initial "bad group" check).  With `failover_to_offline` a DRBD
-    primary may fail over to an offline secondary (only its memory is
-    checked), as the reference's hcheck does for GN1_FAIL (hbal-evac.data).
+    `nodes` is the node list of the reference (escape nodes and scores are
+    taken within it); `only` restricts which of its nodes must be
+    evacuable (hcheck counts them one by one).  Offline nodes are skipped
+    unless `include_offline` (the reference's accept-existing option off).
+    The semantics are in `ganeti.htools.globaln1`; `failover_to_offline`
+    is kept for callers and has no effect (a DRBD failover to an offline
+    secondary is an ordinary move, as in the reference).
     """
-    u_mem = c.dyn[m.D_U_MEM]
-    f_dsk = c.dyn[m.D_F_DSK]
-    off = c.offline
-    node_set = [int(n) for n in nodes if include_offline or not off[n]]
-    if not node_set:
-        return True
-    for n in node_set:
-        prim = np.flatnonzero((c.pnode == n) & ~c.i_forth)
-        if len(prim) == 0:
-            continue
-        umem = u_mem.copy()
-        fdsk = f_dsk.copy()
-        fsp = c.dyn[m.D_F_SP].copy()
-        grp = c.node_group[n]
-        others = [int(x) for x in np.flatnonzero((c.node_group == grp) & ~off) if x != n]
-        drbd = [int(i) for i in prim if c.i_mirror[i] == Mirror.INTERNAL and c.snode[i] >= 0]
-        shared = [int(i) for i in prim if c.i_mirror[i] == Mirror.EXTERNAL]
-        plain = [int(i) for i in prim if c.i_mirror[i] == Mirror.NONE]
-        for i in drbd:
-            s = int(c.snode[i])
-            if off[s] and not failover_to_offline:
-                return False
-            if c.i_uses_mem[i]:
-                umem[s] -= c.i_mem[i]
-                if umem[s] <= 0:
-                    return False
-        for i in shared:
-            need = c.i_mem[i] if c.i_uses_mem[i] else 0.0
-            fit = [t for t in others if umem[t] - need > 0]
-            if not fit:
-                return False
-            t = max(fit, key=lambda x: (umem[x], -x))
-            umem[t] -= need
-        for i in sorted(plain, key=lambda x: (-c.i_mem[x], x)):
-            need = c.i_mem[i] if c.i_uses_mem[i] else 0.0
-            dsk = c.i_dsk[i] if c.i_local[i] else 0.0
-            dsp = c.i_dsp[i] if c.i_local[i] else 0.0
-            placed = False
-            ispec = _spec_of(c, i)
-            for t in others:
-                t_excl = bool(c.stat[m.S_EXCL, t])
-                if policy_failure(c.node_policy(t), ispec, t_excl) != OK:
-                    continue
-                if t_excl and fsp[t] - dsp < 0:
-                    continue
-                if umem[t] - need > 0 and (dsk == 0 or fdsk[t] - dsk > 0):
-                    umem[t] -= need
-                    fdsk[t] -= dsk
-                    if t_excl:
-                        fsp[t] -= dsp
-                    placed = True
-                    break
-            if not placed:
-                return False
-    return True
+    del failover_to_offline
+    return globaln1.redundant_reference(c, nodes, include_offline, only)

@@ -31,7 +31,7 @@ import numpy as np
 from ganeti.htools import model as m
 from ganeti.htools import score as sc
 from ganeti.htools.model import BArray, Cluster, FArray, IArray
-from ganeti.htools.types import IPolicy, Mirror
+from ganeti.htools.types import IPolicy
 
 # Direct (per-candidate full fold) scoring is cheaper below this many candidates.
 FOLD_MIN_CANDIDATES = 24
@@ -206,6 +206,17 @@ def _levels(g: FArray) -> Iterator[int]:
 
 # --------------------------------------------------------------- capacity
 
+# Instance kinds of the capacity check (`globaln1`): re-created, DRBD, shared.
+K_OTHER, K_DRBD, K_SHARED = 0, 1, 2
+
+
+def kind_of(template: str) -> int:
+    from ganeti.htools.globaln1 import SHARED_TEMPLATES
+
+    if template == "drbd":
+        return K_DRBD
+    return K_SHARED if template in SHARED_TEMPLATES else K_OTHER
+
 
 @attrs.define
 class CapView:
@@ -217,10 +228,11 @@ class CapView:
     offline: BArray
     excl: BArray
     node_group: IArray
+    mig_ok: BArray | None  # None: no migration tags
     pnode: IArray
     snode: IArray
     forth: BArray
-    mirror: IArray  # 0 none, 1 internal, 2 external, 3 other
+    kind: IArray  # K_OTHER / K_DRBD / K_SHARED
     uses_mem: BArray
     mem: FArray
     dsk: FArray
@@ -238,12 +250,11 @@ class CapView:
             offline=c.offline,
             excl=c.stat[m.S_EXCL] > 0,
             node_group=c.node_group,
+            mig_ok=c.mig_ok if c.has_migration else None,
             pnode=c.pnode,
             snode=c.snode,
             forth=c.i_forth,
-            mirror=np.array([_MIRROR_CODE.get(x, 3) for x in c.i_mirror], np.int64).reshape(
-                c.n_instances
-            ),
+            kind=np.array([kind_of(t) for t in c.i_template], np.int64).reshape(c.n_instances),
             uses_mem=c.i_uses_mem,
             mem=c.i_mem,
             dsk=c.i_dsk,
@@ -262,11 +273,15 @@ class CapView:
         dsk: float,
         dsp: float,
         local: bool,
-        mirror: Mirror,
+        template: str,
         p: int,
         s: int,
     ) -> CapView:
-        """The view after adding a running instance on primary p (secondary s)."""
+        """The view after adding a running instance on primary p (secondary s).
+
+        Only the fields the check reads are updated, with the operations of
+        `moves.add_pri` / `moves.add_sec` (`alloc.place`).
+        """
         u_mem = self.u_mem.copy()
         f_dsk = self.f_dsk.copy()
         f_sp = self.f_sp.copy()
@@ -290,7 +305,7 @@ class CapView:
             pnode=np.append(self.pnode, p),
             snode=np.append(self.snode, s),
             forth=np.append(self.forth, False),
-            mirror=np.append(self.mirror, _MIRROR_CODE.get(mirror, 3)),
+            kind=np.append(self.kind, kind_of(template)),
             uses_mem=np.append(self.uses_mem, True),
             mem=np.append(self.mem, mem),
             dsk=np.append(self.dsk, dsk),
@@ -299,9 +314,6 @@ class CapView:
             spec_key=lambda i: key if i == new else old_key(i),
             policy_ok=lambda i, g, ex: pol(g, ex) if i == new else old_pol(i, g, ex),
         )
-
-
-_MIRROR_CODE = {Mirror.NONE: 0, Mirror.INTERNAL: 1, Mirror.EXTERNAL: 2}
 
 
 def _inst_key(c: Cluster, i: int) -> tuple[object, ...]:
@@ -336,33 +348,53 @@ def redundant(
     v: CapView,
     nodes: IArray,
     include_offline: bool = False,
-    failover_to_offline: bool = False,
+    only: IArray | None = None,
+    exact: Callable[[list[int], int], bool] | None = None,
 ) -> bool:
-    """`alloc.globally_redundant` on a `CapView` (same answer)."""
+    """`alloc.globally_redundant` on a `CapView` (same answer).
+
+    Each node is first decided by bounds that do not depend on which target
+    the reference picks (see `_evacuable`); a node they leave open is
+    evaluated by ``exact(node_list, node)`` (`globaln1.evacuable_exact` on
+    the cluster the view describes).
+    """
     off = v.offline
-    nodes = np.asarray(nodes, np.int64)
-    sel = nodes if include_offline else nodes[~off[nodes]]
+    node_list = np.unique(np.asarray(nodes, np.int64))
+    sel = node_list
+    if only is not None:
+        sel = np.intersect1d(node_list, np.asarray(only, np.int64))
+    if not include_offline:
+        sel = sel[~off[sel]]
     if len(sel) == 0:
         return True
     if (v.mem < 0).any() or (v.dsk < 0).any() or (v.dsp < 0).any():
         raise ValueError("negative instance sizes")
-    real = np.flatnonzero(~v.forth)
-    order = real[np.argsort(v.pnode[real], kind="stable")]
+    order = np.argsort(v.pnode, kind="stable")
     pn = v.pnode[order]
     starts = np.searchsorted(pn, sel, "left")
     ends = np.searchsorted(pn, sel, "right")
     members: dict[int, IArray] = {}
     pol_cache: dict[tuple[object, ...], BArray] = {}
+    nl_list: list[int] | None = None
+    in_list = np.zeros(len(off), bool)
+    in_list[node_list] = True
     for n, a, b in zip(sel.tolist(), starts.tolist(), ends.tolist()):
         if a == b:
             continue
-        prim = order[a:b]
+        prim = order[a:b][::-1]  # the reference's list order: latest first
         g = int(v.node_group[n])
         grp = members.get(g)
         if grp is None:
-            grp = np.flatnonzero((v.node_group == g) & ~off)
+            grp = np.flatnonzero((v.node_group == g) & in_list)
             members[g] = grp
-        if not _evacuable(v, n, prim, grp, failover_to_offline, pol_cache):
+        verdict = _evacuable(v, n, prim, grp, pol_cache)
+        if verdict is None:
+            if exact is None:
+                raise ValueError("capacity check needs the exact evaluation")
+            if nl_list is None:
+                nl_list = [int(x) for x in node_list]
+            verdict = exact(nl_list, n)
+        if not verdict:
             return False
     return True
 
@@ -372,66 +404,103 @@ def _evacuable(
     n: int,
     prim: IArray,
     grp: IArray,
-    failover_to_offline: bool,
     pol_cache: dict[tuple[object, ...], BArray],
-) -> bool:
-    mir = v.mirror[prim]
-    drbd = prim[(mir == 1) & (v.snode[prim] >= 0)]
-    shared = prim[mir == 2]
-    plain = prim[mir == 0]
-    umem: FArray | None = None
+) -> bool | None:
+    """Node n evacuable (True/False), or None if the bounds do not decide.
+
+    DRBD failovers have no choice and are simulated (hard checks only, as
+    the reference ignores soft errors there).  For the rest the escape
+    nodes' free resources only shrink as instances land, so: an instance
+    with no feasible escape node at the start fails whatever happens
+    before it; and it certainly has one if a node can take it after
+    taking every earlier instance too, or if more escape nodes can take it
+    at the start than there are earlier instances (one of them is
+    untouched).
+    """
+    if v.forth[prim].any():
+        return None
+    kind = v.kind[prim]
+    drbd = prim[(kind == K_DRBD) & (v.snode[prim] >= 0)]
+    shared = prim[kind == K_SHARED]
+    other = prim[kind == K_OTHER]
+    umem = v.u_mem
+    fdsk = v.f_dsk
+    fsp = v.f_sp
     if len(drbd):
-        umem = v.u_mem.copy()
+        umem = umem.copy()
+        fdsk = fdsk.copy()
+        fsp = fsp.copy()
+        mig = v.mig_ok
+        ex_n = bool(v.excl[n])
+        chk_n = not bool(v.offline[n])
         for i in drbd.tolist():
             s = int(v.snode[i])
-            if v.offline[s] and not failover_to_offline:
+            if mig is not None and not mig[n, s]:
                 return False
-            if v.uses_mem[i]:
-                umem[s] -= v.mem[i]
-                if umem[s] <= 0:
+            d = v.dsk[i]
+            # the secondary: removed as secondary, added as primary
+            fdsk[s] = (fdsk[s] + d) - d
+            if fdsk[s] <= 0:
+                return False
+            if v.excl[s]:
+                fsp[s] = (fsp[s] + v.dsp[i]) - v.dsp[i]
+                if fsp[s] < 0:
                     return False
-    if not len(shared) and not len(plain):
+            umem[s] = umem[s] - (v.mem[i] if v.uses_mem[i] else 0.0)
+            if umem[s] <= 0:
+                return False
+            # the old primary: removed as primary, added as secondary
+            fdsk[n] = (fdsk[n] + d) - d
+            if chk_n and fdsk[n] <= 0:
+                return False
+            if ex_n:
+                fsp[n] = (fsp[n] + v.dsp[i]) - v.dsp[i]
+                if fsp[n] < 0:
+                    return False
+    if not len(shared) and not len(other):
         return True
-    if umem is None:
-        umem = v.u_mem.copy()
-    others = grp[grp != n]
-    for i in shared.tolist():
-        need = v.mem[i] if v.uses_mem[i] else 0.0
-        um = umem[others]
-        fit = um - need > 0
-        if not fit.any():
-            return False
-        cand = np.where(fit, um, -np.inf)
-        t = int(others[int(np.argmax(cand))])  # first of the largest: smallest index
-        umem[t] -= need
-    if not len(plain):
-        return True
-    fdsk = v.f_dsk.copy()
-    fsp = v.f_sp.copy()
+    esc = grp[grp != n]
+    if len(esc) == 0:
+        return False
+    srt = sorted(other.tolist(), key=lambda x: -v.mem[x])  # stable: list order on ties
+    seq = shared.tolist() + srt
     g = int(v.node_group[n])
-    ex = v.excl[others]
-    srt = sorted(plain.tolist(), key=lambda x: (-v.mem[x], x))
-    for i in srt:
+    ex = v.excl[esc]
+    ex_i = ex.astype(np.int64)
+    u0 = umem[esc]
+    d0 = fdsk[esc]
+    s0 = fsp[esc]
+    # worst case: every earlier instance landed on the node
+    uw, dw, sw = u0.copy(), d0.copy(), s0.copy()
+    decided = True
+    for j, i in enumerate(seq):
         need = v.mem[i] if v.uses_mem[i] else 0.0
-        dsk = v.dsk[i] if v.local[i] else 0.0
-        dsp = v.dsp[i] if v.local[i] else 0.0
-        key = (g, v.spec_key(i))
-        pol = pol_cache.get(key)
-        if pol is None:
-            ok_f = v.policy_ok(i, g, False)
-            ok_t = v.policy_ok(i, g, True)
-            pol = np.array([ok_f, ok_t])
-            pol_cache[key] = pol
-        ok = pol[ex.astype(np.int64)]
-        ok &= ~ex | (fsp[others] - dsp >= 0)
-        ok &= umem[others] - need > 0
-        if dsk != 0:
-            ok &= fdsk[others] - dsk > 0
-        if not ok.any():
+        if v.kind[i] == K_SHARED:
+            base = np.ones(len(esc), bool) if v.mig_ok is None else v.mig_ok[n, esc]
+            feas = base & (u0 - need > 0)
+            safe = base & (uw - need > 0)
+            uw = uw - need
+        else:
+            key = (g, v.spec_key(i))
+            pol = pol_cache.get(key)
+            if pol is None:
+                pol = np.array([v.policy_ok(i, g, False), v.policy_ok(i, g, True)])
+                pol_cache[key] = pol
+            base = pol[ex_i]
+            feas = base & (u0 - need > 0)
+            safe = base & (uw - need > 0)
+            uw = uw - need
+            if v.local[i]:
+                d, sp = v.dsk[i], v.dsp[i]
+                feas &= d0 - d > 0
+                safe &= dw - d > 0
+                feas &= ~ex | (s0 - sp >= 0)
+                safe &= ~ex | (sw - sp >= 0)
+                dw = dw - d
+                sw = np.where(ex, sw - sp, sw)
+        n_feas = int(np.count_nonzero(feas))
+        if n_feas == 0:
             return False
-        t = int(others[int(np.argmax(ok))])
-        umem[t] -= need
-        fdsk[t] -= dsk
-        if v.excl[t]:
-            fsp[t] -= dsp
-    return True
+        if decided and n_feas <= j and not safe.any():
+            decided = False
+    return True if decided else None

@@ -75,7 +75,9 @@ def try_alloc(
         for j in order:
             node = int(cand[j])
             if cap_nodes is not None:
-                if not al.globally_redundant(al.place(c, spec, node, -1), np.array([node])):
+                if not al.globally_redundant(
+                    al.place(c, spec, node, -1), cap_nodes, only=np.array([node])
+                ):
                     fails[al.Fail.N1] += 1
                     succ -= 1
                     continue
@@ -117,7 +119,7 @@ def try_alloc(
     for ab in porder:
         p, s = int(cand[ab[0]]), int(cand[ab[1]])
         if cap_nodes is not None:
-            if not al.globally_redundant(al.place(c, spec, p, s), np.array([p, s])):
+            if not al.globally_redundant(al.place(c, spec, p, s), cap_nodes, only=np.array([p, s])):
                 fails[al.Fail.N1] += 1
                 succ -= 1
                 continue

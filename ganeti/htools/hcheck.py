@@ -59,7 +59,7 @@ def group_stats(c: Cluster, g: int, capacity: bool) -> GroupStats:
     gn1 = 0
     if capacity:
         for n in online:
-            if not al.globally_redundant(c, np.array([n], np.int64), failover_to_offline=True):
+            if not al.globally_redundant(c, nodes, only=np.array([n], np.int64)):
                 gn1 += 1
     return GroupStats((n1, conflicts, off_pri, off_sec, gn1), sc.cluster_score(c, nodes))
 

@@ -27,7 +27,7 @@ NODE_TYPES = [
     (16384.0, 512, 409600.0, 16.0),
     (4096.0, 0, 102400.0, 4.0),
 ]
-TEMPLATES = ["plain", "drbd", "sharedfile", "diskless"]
+TEMPLATES = ["plain", "drbd", "sharedfile", "diskless", "ext", "file"]
 
 
 @st.composite
@@ -43,17 +43,18 @@ def clusters(draw: st.DrawFn) -> Cluster:
                 name=f"node{k}",
                 t_mem=t_mem,
                 n_mem=n_mem,
-                f_mem=int(t_mem) - n_mem,
+                f_mem=draw(st.sampled_from([int(t_mem) - n_mem] * 3 + [1200, 2200, 3500])),
                 t_dsk=t_dsk,
-                f_dsk=int(t_dsk),
+                f_dsk=draw(st.sampled_from([int(t_dsk)] * 3 + [6000, 12000])),
                 t_cpu=t_cpu,
                 offline=k >= 2 and draw(st.integers(0, 9)) == 0,
                 group=k % n_groups,
-                tags=draw(st.sampled_from([[], [], ["loc:a"], ["loc:b"]])),
+                tags=draw(st.sampled_from([[], [], ["loc:a"], ["loc:b"]]))
+                + draw(st.sampled_from([[], [], [], ["hv:x"], ["hv:y"]])),
             )
         )
     insts = []
-    for k in range(draw(st.integers(0, 12))):
+    for k in range(draw(st.integers(0, 16))):
         tmpl = draw(st.sampled_from(TEMPLATES))
         p = draw(st.integers(0, n_nodes - 1))
         s = -1
@@ -63,7 +64,7 @@ def clusters(draw: st.DrawFn) -> Cluster:
         insts.append(
             InstanceSpec(
                 name=f"inst{k}",
-                mem=draw(st.sampled_from([128, 512, 1024, 3000])),
+                mem=draw(st.sampled_from([128, 512, 1024, 3000, 5000])),
                 dsk=draw(st.sampled_from([1024, 5000, 10240])),
                 vcpus=draw(st.integers(1, 4)),
                 status=draw(st.sampled_from(["running", "running", "ADMIN_down"])),
@@ -75,6 +76,9 @@ def clusters(draw: st.DrawFn) -> Cluster:
             )
         )
     tags = ["htools:iextags:svc", "htools:nlocation:loc"]
+    if draw(st.booleans()):
+        allow = draw(st.sampled_from([[], ["htools:allowmigration:hv:x::hv:y"]]))
+        tags += ["htools:migration:hv", *allow]
     groups = [Group(f"g{g}", f"uuid-{g}") for g in range(n_groups)]
     return Cluster.build(groups, nodes, insts, tags, IPolicy(), n1_rule="head")
 
@@ -93,10 +97,18 @@ specs = st.builds(
     st.sampled_from([128, 1024, 2048, 6000]),
     st.sampled_from([1024, 10240, 150000]),
     st.integers(1, 4),
-    st.sampled_from(["plain", "drbd", "sharedfile"]),
+    st.sampled_from(["plain", "drbd", "sharedfile", "ext", "diskless"]),
     st.sampled_from([[], ["svc:web"]]),
     st.integers(0, 999),
 )
+
+
+class _Undecided(Exception):
+    pass
+
+
+def _undecided(node_list: list[int], n: int) -> bool:
+    raise _Undecided
 
 
 def _same_score(a: float, b: float) -> bool:
@@ -160,6 +172,24 @@ class FastEqualsStraightforward(SynchronousTestCase):
                     al.globally_redundant(c, nodes, incl_off, to_off),
                     al.globally_redundant_reference(c, nodes, incl_off, to_off),
                 )
+
+    @settings(max_examples=200, deadline=None)
+    @given(clusters(), st.booleans())
+    def test_capacity_check_per_node(self, c: Cluster, whole: bool) -> None:
+        """Node by node: the bounds' verdict (or the exact fallback) is the reference's."""
+        view = af.CapView.of(c)
+        for g in range(len(c.groups)):
+            nodes = np.arange(c.n_nodes, dtype=np.int64) if whole else c.group_nodes(g)
+            for n in c.group_nodes(g):
+                only = np.array([n], np.int64)
+                want = al.globally_redundant_reference(c, nodes, True, only=only)
+                try:
+                    got = af.redundant(view, nodes, True, only, exact=_undecided)
+                except _Undecided:
+                    pass
+                else:
+                    self.assertEqual(got, want, (n, "bounds"))
+                self.assertEqual(al.globally_redundant(c, nodes, True, only=only), want, n)
 
     def test_symmetric_ties(self) -> None:
         """Thirty identical nodes: all tie, position decides, exactly as before."""
