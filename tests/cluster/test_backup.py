@@ -24,6 +24,20 @@ def digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+def run_gnt(case: TestCase, root: Path, port: int, *args: str, check: bool = True) -> str:
+    """Run a console script against the cluster; fail ``case`` on an unexpected result."""
+    env = {**os.environ, "GANETI_ROOT": str(root), "GANETI_NODED_PORT": str(port)}
+    proc = subprocess.run(
+        [str(BIN / args[0]), *args[1:]], env=env, capture_output=True, text=True, timeout=240
+    )
+    out = proc.stdout + proc.stderr
+    if check and proc.returncode != 0:
+        case.fail(f"{' '.join(args)} failed ({proc.returncode}): {out}")
+    if not check and proc.returncode == 0:
+        case.fail(f"{' '.join(args)} succeeded but should have failed: {out}")
+    return out
+
+
 class BackupClusterTests(TestCase):
     timeout = 400
 
@@ -46,20 +60,7 @@ class BackupClusterTests(TestCase):
         self.by_name = {n.name: n for n in self.nodes}
 
     def gnt(self, *args: str, check: bool = True) -> str:
-        env = {
-            **os.environ,
-            "GANETI_ROOT": str(self.nodes[0].root),
-            "GANETI_NODED_PORT": str(self.port),
-        }
-        proc = subprocess.run(
-            [str(BIN / args[0]), *args[1:]], env=env, capture_output=True, text=True, timeout=240
-        )
-        out = proc.stdout + proc.stderr
-        if check and proc.returncode != 0:
-            self.fail(f"{' '.join(args)} failed ({proc.returncode}): {out}")
-        if not check and proc.returncode == 0:
-            self.fail(f"{' '.join(args)} succeeded but should have failed: {out}")
-        return out
+        return run_gnt(self, self.nodes[0].root, self.port, *args, check=check)
 
     def listing(self) -> dict[str, list[str]]:
         out = self.gnt(
@@ -306,3 +307,90 @@ class BackupClusterTests(TestCase):
         self.assertEqual([ln for ln in listed.splitlines() if "|ex1" in ln], ["node3.test|ex1"])
         self.gnt("gnt-backup", "remove", "ex1")
         self.assertEqual(self.gnt("gnt-backup", "list", "--no-headers").strip(), "")
+
+
+class BackupRapiTests(TestCase):
+    """Export, query, import and remove through the real RAPI daemon over HTTPS."""
+
+    timeout = 300
+
+    def setUp(self) -> None:
+        from ganeti.rapi import devtools
+        from tests.cluster.test_rapi_lifecycle import RapiClient
+
+        self.base = Path(tempfile.mkdtemp(prefix="gnt-bakr-", dir="/tmp"))
+        self.addCleanup(shutil.rmtree, self.base, True)
+        self.port = devcluster.free_port("127.0.1.1")
+        self.nodes = devcluster.prepare(self.base, NODES[:2], self.port, "cluster.test")
+        for node in self.nodes:
+            devcluster.start_noded(node, sys.executable)
+            self.addCleanup(devcluster.stop_noded, node)
+        devcluster.wait_listening(self.nodes)
+        master = self.nodes[0]
+        pid = devcluster.start_masterd(master, sys.executable)
+        self.addCleanup(devcluster.stop_pid, pid, master.root, "ganeti.masterd.tap")
+        devcluster.wait_socket(master.paths.luxi_socket, pid)
+        self.gnt("gnt-node", "add", "--primary-ip", self.nodes[1].address, self.nodes[1].name)
+        self.gnt("gnt-cluster", "modify", "--enabled-disk-templates", "file,diskless")
+        user, password = devtools.create_demo_user(master.paths)
+        rport = devcluster.free_port(master.address)
+        rpid = devtools.start_rapi(master, sys.executable, rport, tls=True)
+        self.addCleanup(devtools.stop_rapi, master, rpid)
+        devtools.wait_rapi(master.address, rport, rpid)
+        self.api = RapiClient(
+            devtools.rapi_url(master, rport, tls=True), master.paths.rapi_pem, user, password
+        )
+
+    def gnt(self, *args: str) -> str:
+        return run_gnt(self, self.nodes[0].root, self.port, *args)
+
+    def test_export_import_remove(self) -> None:
+        image = self.base / "image.raw"
+        image.write_bytes(os.urandom(2 * MIB))
+        self.gnt(
+            "gnt-instance", "add", "-t", "file", "-n", "node1.test", "-o", "image",
+            "-O", f"image_path={image}", "--disk", "0:size=8M", "-B", "maxmem=128,minmem=128",
+            "--ignore-ipolicy", "--no-start", "ex2",
+        )  # fmt: skip
+        storage = self.nodes[0].paths.default_file_storage_dir / "ex2"
+        [disk] = list(storage.glob("*"))
+        original = digest(disk)
+
+        job = self.api.run(
+            "PUT", "/2/instances/ex2/export", {"mode": "local", "destination": "node2.test"}
+        )
+        self.assertEqual(job["opresult"], [[True, [True]]])
+        code, result = self.api.request("GET", "/2/query/export?fields=node,export")
+        self.assertEqual(code, 200, result)
+        self.assertEqual([[v for _, v in row] for row in result["data"]], [["node2.test", "ex2"]])
+
+        body = {
+            "__version__": 1,
+            "mode": "import",
+            "instance_name": "ex2b",
+            "src_node": "node2.test",
+            "src_path": "ex2",
+            "pnode": "node1.test",
+            "disk_template": "file",
+            "disks": [],
+            "nics": [],
+            "ignore_ipolicy": True,
+            "start": False,
+        }
+        self.api.run("POST", "/2/instances", body)
+        [copy] = list((self.nodes[0].paths.default_file_storage_dir / "ex2b").glob("*"))
+        self.assertEqual(digest(copy), original)
+
+        bad = {**body, "instance_name": "ex2c", "src_path": "x"}
+        job = self.api.wait(self.api.submit("POST", "/2/instances", bad))
+        self.assertEqual(job["status"], "error")
+        self.assertIn("cannot read export 'x' on node2.test", json_text(job))
+        self.api.run("DELETE", "/2/instances/ex2/export")
+        code, result = self.api.request("GET", "/2/query/export?fields=node,export")
+        self.assertEqual(result["data"], [])
+
+
+def json_text(value: object) -> str:
+    import json
+
+    return json.dumps(value)
