@@ -189,8 +189,11 @@ class ITransferSink(Interface):
     def write_zeros(count: int) -> None:
         """Append ``count`` zero bytes (a sparse file may just skip them)."""
 
+    def sync(size: int) -> None:
+        """All ``size`` bytes were written: make them durable (blocks; thread)."""
+
     def finish(size: int) -> Awaitable[None]:
-        """All ``size`` bytes were written: flush, close, wait for a consumer process."""
+        """After ``sync``: close, wait for a consumer process; raise on failure."""
 
     def abort() -> None:
         """Stop early: close descriptors, kill a consumer process, drop partial output."""
@@ -277,13 +280,17 @@ class FileSink:
             self.write(_ZEROS[:n])
             count -= n
 
-    async def finish(self, size: int) -> None:
+    def sync(self, size: int) -> None:
         if self._fd < 0:
             raise TransferError(f"{self.description} is closed")
         self._begin()
         if self.sparse:
             os.ftruncate(self._fd, size)
         os.fsync(self._fd)
+
+    async def finish(self, size: int) -> None:
+        if self._fd < 0:
+            raise TransferError(f"{self.description} is closed")
         os.close(self._fd)
         self._fd = -1
 
@@ -368,6 +375,9 @@ class ScriptSink:
             n = min(count, CHUNK)
             self.write(_ZEROS[:n])
             count -= n
+
+    def sync(self, size: int) -> None:
+        pass  # the script decides how it stores the data
 
     async def finish(self, size: int) -> None:
         self._close()
@@ -783,6 +793,7 @@ class ReceiveProtocol(protocol.Protocol):
             raise TransferError(f"checksum mismatch: sender {digest}, received {t.sha256}")
         if t.expected_size is not None and t.size != t.expected_size:
             raise TransferError(f"received {t.size} bytes, expected {t.expected_size}")
+        await r.run(r.sink.sync, t.size)
         await r.sink.finish(t.size)
         t.succeed(r.clock.seconds())
         self._stop_idle()

@@ -211,8 +211,9 @@ class TransferProcessTests(TestCase):
             tr.SendFactory(make, done),
             tls.client_context_factory(foreign, self.ca.cert),
         )
-        with self.assertRaises(tr.TransferError):
+        with self.assertRaisesRegex(tr.TransferError, "unknown ca"):
             await done
+        self.assertFalse(t.connected)
         status = await self.wait(self.t1, started["name"])
         self.assertIn("no sender connected within 1s", status["error_message"])
         self.assertFalse(self.export_file(self.nodes[0], "x.new", "d").exists())

@@ -190,6 +190,7 @@ class ProtocolTests(SynchronousTestCase):
     def test_three_bad_attempts_fail_the_transfer(self) -> None:
         pair = Pair(self, b"data", magic="n" * 32)
         pair.run()
+        self.assertIn("wrong transfer token", str(self.failureResultOf(pair.done).value))
         for _ in range(tr.MAX_BAD_ATTEMPTS - 1):
             again = tr.ReceiveProtocol(pair.receiver)
             tpt = iosim.FakeTransport(again, isServer=True)
@@ -243,6 +244,7 @@ class SinkTests(SynchronousTestCase):
         sink.write(b"ab")
         sink.write_zeros(4 * tr.CHUNK)
         sink.write(b"cd")
+        sink.sync(4 + 4 * tr.CHUNK)
         self.successResultOf(defer.ensureDeferred(sink.finish(4 + 4 * tr.CHUNK)))
         data = path.read_bytes()
         self.assertEqual(data, b"ab" + bytes(4 * tr.CHUNK) + b"cd")
@@ -260,5 +262,6 @@ class SinkTests(SynchronousTestCase):
         path.write_bytes(b"y" * (2 * tr.CHUNK))
         sink = tr.FileSink(path, sparse=False)
         sink.write_zeros(tr.CHUNK)
+        sink.sync(tr.CHUNK)
         self.successResultOf(defer.ensureDeferred(sink.finish(tr.CHUNK)))
         self.assertEqual(path.read_bytes(), bytes(tr.CHUNK) + b"y" * tr.CHUNK)
