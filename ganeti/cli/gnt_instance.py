@@ -549,12 +549,28 @@ def cmd_info(opts: argparse.Namespace) -> int:
             if status is None and info["run_state"] is not None:
                 print("      on primary: (missing)")
             elif status is not None:
-                print(f"      on primary: {status.get('dev_path')}")
+                print(f"      on primary: {describe_dev_status(status)}")
+            if disk.get("sstatus") is not None:
+                print(f"      on secondary: {describe_dev_status(disk['sstatus'])}")
             print(f"      UUID: {disk['uuid']}")
             print(f"      name: {disk['name']}")
         if info["tags"]:
             print(f"  Tags: {', '.join(info['tags'])}")
     return base.EXIT_SUCCESS
+
+
+def describe_dev_status(status: dict[str, Any]) -> str:
+    """``/dev/drbd0 (147:0) 45.20% done, degraded, local disk unknown``, as Ganeti's info."""
+    text = str(status.get("dev_path"))
+    if status.get("major") is None:
+        return text
+    text += f" ({status['major']}:{status.get('minor')})"
+    pct = status.get("sync_percent")
+    parts = ["in sync" if pct is None else f"{float(pct):.2f}% done"]
+    if status.get("is_degraded"):
+        parts.append("degraded")
+    parts.append(f"local disk {status.get('ldisk_status')}")
+    return f"{text} {', '.join(parts)}"
 
 
 def describe_console(name: str, console: dict[str, Any]) -> str:

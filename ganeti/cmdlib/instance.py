@@ -874,19 +874,27 @@ class LUInstanceQueryData(LogicalUnit):
                     run_state = "up" if live and live.get("state") != "shutdown" else "down"
             disk_data = []
             for disk in disks:
-                pstatus = None
+                pstatus = sstatus = None
                 if not self.op.static and not pnode.offline:
                     res = await self.ctx.rpc.call_one(
                         pnode.name, "blockdev_find", [disk_dict(cfg, disk, pnode.uuid)]
                     )
                     pstatus = res.payload if res.ok else None
+                for snode_uuid in disk.nodes if not self.op.static else []:
+                    snode = cfg.get_node(snode_uuid)
+                    if snode_uuid == pnode.uuid or snode.offline:
+                        continue
+                    res = await self.ctx.rpc.call_one(
+                        snode.name, "blockdev_find", [disk_dict(cfg, disk, snode_uuid)]
+                    )
+                    sstatus = res.payload if res.ok else None
                 disk_data.append(
                     {
                         "iv_name": disk.iv_name,
                         "dev_type": disk.dev_type,
                         "logical_id": disk.logical_id,
                         "pstatus": pstatus,
-                        "sstatus": None,
+                        "sstatus": sstatus,
                         "children": [],
                         "mode": disk.mode,
                         "size": disk.size,

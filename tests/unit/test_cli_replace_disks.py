@@ -49,3 +49,24 @@ class ReplaceDisksCliTests(CliCase):
         )
         self.run_cli(gnt_instance, [*argv, "web2"])
         self.assertTrue(self.op()["wait_for_sync"])
+
+
+class DevStatusTests(CliCase):
+    def test_describe(self) -> None:
+        status = {
+            "dev_path": "/dev/drbd3",
+            "major": 147,
+            "minor": 3,
+            "sync_percent": 45.2,
+            "is_degraded": True,
+            "ldisk_status": "unknown",
+        }
+        self.assertEqual(
+            gnt_instance.describe_dev_status(status),
+            "/dev/drbd3 (147:3) 45.20% done, degraded, local disk unknown",
+        )
+        status.update(sync_percent=None, is_degraded=False, ldisk_status="ok")
+        self.assertEqual(
+            gnt_instance.describe_dev_status(status), "/dev/drbd3 (147:3) in sync, local disk ok"
+        )
+        self.assertEqual(gnt_instance.describe_dev_status({"dev_path": "/x"}), "/x")

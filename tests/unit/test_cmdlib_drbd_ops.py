@@ -495,6 +495,18 @@ class LifecycleTests(DrbdCase):
         self.assertEqual(self.sim.on("node2.test"), {})
         self.assertIn(port, self.m.config.get_cluster().tcpudp_port_pool)
 
+    def test_info_has_both_sides(self) -> None:
+        self.make_drbd()
+        data = self.ok({"OP_ID": "OP_INSTANCE_QUERY_DATA", "instances": ["web1"]})["web1"]
+        self.assertEqual(data["snodes"], ["node3.test"])
+        [disk] = data["disks"]
+        self.assertEqual(disk["pstatus"]["ldisk_status"], "ok")
+        self.assertEqual(disk["sstatus"]["minor"], 0)
+        finds = [n for n, p, _a in self.sim.args[-2:] if p == "blockdev_find"]
+        self.assertEqual(finds, ["node2.test", "node3.test"])
+        static = self.ok({"OP_ID": "OP_INSTANCE_QUERY_DATA", "instances": ["web1"], "static": True})
+        self.assertIsNone(static["web1"]["disks"][0]["sstatus"])
+
     def test_activate_deactivate(self) -> None:
         self.make_drbd(start=False)
         result = self.ok(self.op("OP_INSTANCE_ACTIVATE_DISKS", wait_for_sync=True))
