@@ -484,7 +484,30 @@ class LibvirtHypervisor:
     async def finalize_migration_src(
         self, instance: InstanceSpec, success: bool, live: bool
     ) -> None:
-        return None
+        """On success nothing is left here (the transient domain went with the
+        migration).  On failure (the master gave up: the target stopped answering, the
+        call timed out) a migration libvirt is still running is aborted, so the
+        instance stays here; libvirt resumes a paused (non-live) guest itself."""
+        if success:
+            return
+        uri = self.uri_for(instance.hvparams)
+
+        def abort() -> bool:
+            dom = self._lookup(uri, instance.name)
+            if dom is None:
+                return False
+            try:
+                if int(dom.jobStats().get("type", 0)) == 0:  # VIR_DOMAIN_JOB_NONE
+                    return False
+                dom.abortJob()
+            except Exception as exc:
+                if _is_no_domain(exc) or _is_no_job(exc):
+                    return False  # finished or gone meanwhile
+                raise
+            return True
+
+        if await self._call(f"aborting the migration of {instance.name}", abort):
+            log.warn("{hv}: aborted the migration of {name}", hv=self.name, name=instance.name)
 
     async def migration_status(self, instance: InstanceSpec) -> dict[str, Any]:
         uri = self.uri_for(instance.hvparams)
@@ -528,6 +551,12 @@ def _is_no_domain(exc: BaseException) -> bool:
     if _libvirt is None or not isinstance(exc, _libvirt.libvirtError):
         return False
     return bool(exc.get_error_code() == _libvirt.VIR_ERR_NO_DOMAIN)
+
+
+def _is_no_job(exc: BaseException) -> bool:
+    if _libvirt is None or not isinstance(exc, _libvirt.libvirtError):
+        return False
+    return bool(exc.get_error_code() == _libvirt.VIR_ERR_OPERATION_INVALID)
 
 
 def _is_ours(dom: Any) -> bool:

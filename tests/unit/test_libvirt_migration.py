@@ -62,6 +62,14 @@ class _Dom:
     def migrateToURI3(self, uri: str, params: dict[str, Any], flags: int) -> None:
         self.calls.append(("migrate", uri, params, flags))
 
+    job_type = 0
+
+    def jobStats(self) -> dict[str, int]:
+        return {"type": self.job_type}
+
+    def abortJob(self) -> None:
+        self.calls.append(("abort",))
+
 
 class _Conn:
     def __init__(self, dom: _Dom) -> None:
@@ -158,3 +166,12 @@ class MigrateCallTests(SynchronousTestCase):
         )
         self.assertIn("not every local disk", str(f.value))
         self.assertEqual(self.dom.calls, [])
+
+    def test_failed_finalize_aborts_a_running_migration(self) -> None:
+        s = spec()
+        self.successResultOf(run(self.hv.finalize_migration_src(s, True, True)))
+        self.successResultOf(run(self.hv.finalize_migration_src(s, False, True)))
+        self.assertEqual(self.dom.calls, [])  # success, or no job: nothing to abort
+        self.dom.job_type = 2  # VIR_DOMAIN_JOB_UNBOUNDED: a migration in progress
+        self.successResultOf(run(self.hv.finalize_migration_src(s, False, True)))
+        self.assertEqual(self.dom.calls, [("abort",)])
