@@ -116,9 +116,17 @@ def _policy_ok(c: Cluster, i: int, t: int) -> bool:
 
 def evacuable_reference(c: Cluster, node_list: Sequence[int], n: int) -> bool:
     """Can node n be evacuated (the straightforward oracle)?"""
+    return plan_reference(c, node_list, n) is not None
+
+
+def plan_reference(c: Cluster, node_list: Sequence[int], n: int) -> list[int] | None:
+    """The escape node chosen for each shared and re-created instance, in order.
+
+    None if node n cannot be evacuated.
+    """
     prim = primary_list(c, n)
     if not prim:
-        return True
+        return []
     drbd, shared, other = split_primaries(c, prim)
     cur = c.copy()
     soft = mv.MoveOptions(ignore_soft_errors=True)
@@ -126,20 +134,22 @@ def evacuable_reference(c: Cluster, node_list: Sequence[int], n: int) -> bool:
         if cur.snode[i] < 0:
             continue
         if not mv.apply_move(cur, mv.Move(i, mv.MoveType.FAILOVER), soft):
-            return False
+            return None
     escape, grp = escape_nodes(c, node_list, n)
+    chosen: list[int] = []
     for i in shared:
-        best: tuple[float, Cluster] | None = None
+        best: tuple[float, int, Cluster] | None = None
         for t in escape:
             c2 = cur.copy()
             if not mv.apply_move(c2, mv.Move(i, mv.MoveType.FAILOVER_TO_ANY, t), soft):
                 continue
             val = sc.cluster_score(c2, grp)
             if best is None or not best[0] < val:
-                best = (val, c2)
+                best = (val, t, c2)
         if best is None:
-            return False
-        cur = best[1]
+            return None
+        chosen.append(best[1])
+        cur = best[2]
     for i in other:
         best = None
         for t in escape:
@@ -150,16 +160,146 @@ def evacuable_reference(c: Cluster, node_list: Sequence[int], n: int) -> bool:
                 continue
             val = sc.cluster_score(c3, node_list)
             if best is None or not best[0] < val:
-                best = (val, c3)
+                best = (val, t, c3)
         if best is None:
-            return False
-        cur = best[1]
-    return True
+            return None
+        chosen.append(best[1])
+        cur = best[2]
+    return chosen
 
 
 def evacuable_exact(c: Cluster, node_list: Sequence[int], n: int) -> bool:
-    """`evacuable_reference` (to be made faster)."""
-    return evacuable_reference(c, node_list, n)
+    """`evacuable_reference` with the candidates of each step checked and scored at once.
+
+    Online candidates are scored with `alloc.single_scores_exact` (one
+    replaced column, exact for the best band); offline candidates, and
+    moves that change the location-tag map, are applied and scored one by
+    one like the reference.
+    """
+    return plan_exact(c, node_list, n) is not None
+
+
+def plan_exact(c: Cluster, node_list: Sequence[int], n: int) -> list[int] | None:
+    """`plan_reference`, computed like `evacuable_exact`."""
+    prim = primary_list(c, n)
+    if not prim:
+        return []
+    drbd, shared, other = split_primaries(c, prim)
+    cur = c.copy()
+    soft = mv.MoveOptions(ignore_soft_errors=True)
+    for i in drbd:
+        if cur.snode[i] < 0:
+            continue
+        if not mv.apply_move(cur, mv.Move(i, mv.MoveType.FAILOVER), soft):
+            return None
+    escape, grp = escape_nodes(c, node_list, n)
+    if (shared or other) and not escape:
+        return None
+    chosen: list[int] = []
+    for i in shared:
+        t = _best_failover_any(cur, i, n, escape, grp)
+        if t is None:
+            return None
+        done = mv.apply_move(cur, mv.Move(i, mv.MoveType.FAILOVER_TO_ANY, t), soft)
+        assert done
+        chosen.append(t)
+    for i in other:
+        t = _best_recreate(cur, i, escape, node_list)
+        if t is None:
+            return None
+        nxt = recreated(cur, i, t)
+        assert nxt is not None
+        cur = nxt
+        chosen.append(t)
+    return chosen
+
+
+def _pick(found: list[tuple[int, float]]) -> int | None:
+    """The lowest score, ties to the later node."""
+    best: tuple[float, int] | None = None
+    for t, val in sorted(found):
+        if best is None or not best[0] < val:
+            best = (val, t)
+    return None if best is None else best[1]
+
+
+def _band(
+    c: Cluster, nodes: IArray, cand: IArray, cols: np.ndarray, mdelta: np.ndarray
+) -> list[tuple[int, float]]:
+    """(node, exact score) of the online candidates in the best band."""
+    from ganeti.htools import alloc as al
+
+    if len(cand) == 0:
+        return []
+    scores, exact = al.single_scores_exact(c, nodes, cand, cols, mdelta)
+    return [(int(cand[k]), float(scores[k])) for k in np.flatnonzero(exact)]
+
+
+def _best_failover_any(
+    cur: Cluster, i: int, n: int, escape: list[int], grp: list[int]
+) -> int | None:
+    soft = mv.MoveOptions(ignore_soft_errors=True)
+    esc = np.array(escape, np.int64)
+    res = mv.simulate(cur, mv.MoveType.FAILOVER_TO_ANY, np.full(len(esc), i, np.int64), esc, soft)
+    ok = res.ok
+    if not ok.any():
+        return None
+    found: list[tuple[int, float]] = []
+    brute = ok & cur.offline[esc]
+    if cur.global_map.size and cur.i_excl_mat[i].any():
+        brute = ok.copy()
+    for t in esc[brute].tolist():
+        c2 = cur.copy()
+        mv.apply_move(c2, mv.Move(i, mv.MoveType.FAILOVER_TO_ANY, t), soft)
+        found.append((t, sc.cluster_score(c2, grp)))
+    vec = ok & ~brute
+    if vec.any():
+        saved = cur.dyn[:, n].copy()
+        cur.dyn[:, n] = res.blocks[0][:, 0]
+        try:
+            found += _band(
+                cur,
+                np.array(grp, np.int64),
+                esc[vec],
+                res.blocks[1][:, vec],
+                np.zeros(int(vec.sum())),
+            )
+        finally:
+            cur.dyn[:, n] = saved
+    return _pick(found)
+
+
+def _best_recreate(cur: Cluster, i: int, escape: list[int], node_list: Sequence[int]) -> int | None:
+    from ganeti.htools import alloc as al
+
+    esc = np.array([t for t in escape if _policy_ok(cur, i, t)], np.int64)
+    k = len(esc)
+    if k == 0:
+        return None
+    inst = np.full(k, i, np.int64)
+    ib = mv.InstBlock.gather(cur, inst)
+    tag_add = mv._tag_add_delta(ib, cur.excl_count[esc]) if ib.excl.shape[1] else np.zeros(k)
+    loc_new = mv.loc_contrib(cur, inst, esc, np.full(k, -1, np.int64))
+    cols, ok = mv.add_pri(cur.dyn[:, esc], cur.stat[:, esc], ib, np.ones(k, bool), loc_new, tag_add)
+    if not ok.any():
+        return None
+    found: list[tuple[int, float]] = []
+    off = ok & cur.offline[esc]
+    for t in esc[off].tolist():
+        c3 = recreated(cur, i, t)
+        assert c3 is not None
+        found.append((t, sc.cluster_score(c3, node_list)))
+    on = ok & ~off
+    if on.any():
+        nodes = np.array(node_list, np.int64)
+        cand = esc[on]
+        mdelta = (
+            al._map_delta(cur, al._stats(cur, nodes)[1], ib, cand)
+            if cur.has_location
+            else np.zeros(len(cand))
+        )
+        found += _band(cur, nodes, cand, cols[:, on], mdelta)
+    return _pick(found)
 
 
 def considered(

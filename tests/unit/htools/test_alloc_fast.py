@@ -19,6 +19,7 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from ganeti.htools import alloc as al
 from ganeti.htools import allocfast as af
+from ganeti.htools import globaln1
 from ganeti.htools.model import Cluster, Group, InstanceSpec, NodeSpec
 from ganeti.htools.types import IPolicy
 
@@ -190,6 +191,20 @@ class FastEqualsStraightforward(SynchronousTestCase):
                 else:
                     self.assertEqual(got, want, (n, "bounds"))
                 self.assertEqual(al.globally_redundant(c, nodes, True, only=only), want, n)
+
+    @settings(max_examples=200, deadline=None)
+    @given(clusters(), st.booleans())
+    def test_exact_evacuation(self, c: Cluster, whole: bool) -> None:
+        """The fast exact evaluation (batched scoring) makes the oracle's choices."""
+        for g in range(len(c.groups)):
+            nodes = range(c.n_nodes) if whole else c.group_nodes(g).tolist()
+            node_list = [int(x) for x in nodes]
+            for n in c.group_nodes(g).tolist():
+                self.assertEqual(
+                    globaln1.plan_exact(c, node_list, n),
+                    globaln1.plan_reference(c, node_list, n),
+                    n,
+                )
 
     def test_symmetric_ties(self) -> None:
         """Thirty identical nodes: all tie, position decides, exactly as before."""
