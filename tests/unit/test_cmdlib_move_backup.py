@@ -242,6 +242,32 @@ class MoveTests(MoveBackupCase):
         self.assertEqual(sorted(self.sim.node("node1.test").disks), sorted(keys))
         self.assertIn("web1", self.sim.node("node1.test").running)
 
+    def test_sender_that_cannot_start_aborts_the_receiver(self) -> None:
+        self.make()
+        self.sim.node("node1.test").fail["export_start"] = "cannot open the disk"
+        mark = len(self.sim.calls)
+        exc = self.m.fail(
+            {
+                "OP_ID": "OP_INSTANCE_MOVE",
+                "instance_name": "web1",
+                "target_node": "node2.test",
+                "ignore_ipolicy": True,
+            }
+        )
+        self.assertIn("cannot send from node1.test: cannot open the disk", str(exc))
+        calls = self.procs(mark)
+        started = calls.index(("node2.test", "import_start"))
+        self.assertEqual(
+            calls[started + 1 : started + 4],
+            [
+                ("node1.test", "export_start"),
+                ("node2.test", "impexp_abort"),
+                ("node2.test", "impexp_cleanup"),
+            ],
+        )
+        self.assertEqual(self.sim.node("node2.test").disks, {})
+        self.assertIn("web1", self.sim.node("node1.test").running)
+
     def test_refusals(self) -> None:
         self.make()
         op = {"OP_ID": "OP_INSTANCE_MOVE", "instance_name": "web1", "ignore_ipolicy": True}
