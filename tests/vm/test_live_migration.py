@@ -2,8 +2,10 @@
 network namespace, a noded in each, the master on node A (``tests/vm/twonode.py``).  The
 tiny test guest with a ``sharedfile`` disk is created with ``gnt-instance add`` on A and
 moved with ``gnt-instance migrate`` to B: libvirt peer-to-peer migration over the
-secondary network.  The guest prints its uptime every second (``guest.tick``); the test
-reads B's console file after the move and sees the count go on from where it was on A.
+secondary network.  A slow migration back, started through the driver, is aborted with
+``finalize_migration_src(false)``: the guest stays on B.  The guest prints its uptime
+every second (``guest.tick``); the test reads B's console file after the move and sees
+the count go on from where it was on A.
 A second guest with a node-local ``file`` disk moves with ``--storage-copy`` (libvirt
 non-shared-disk migration: QEMU mirrors the disk to B's pre-created file over NBD); the
 data written into A's file before the start is in B's file afterwards.
@@ -15,14 +17,23 @@ with the reason.
 
 from __future__ import annotations
 
+import re
 import shutil
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
+from twisted.internet import defer
+from twisted.internet.task import Clock
+from twisted.python.failure import Failure
 from twisted.trial.unittest import SkipTest, TestCase
 
+from ganeti import constants as C
+from ganeti import errors
+from ganeti.hypervisor import DiskRef, InstanceSpec, LibvirtHypervisor, params, run_inline
+from ganeti.hypervisor.interface import DISK_SHARED
 from tests.vm import twonode
 
 INSTANCE = "gntlm-guest1"
@@ -80,6 +91,55 @@ class LiveMigrationTests(TestCase):
         rows = [line.split("|") for line in out.splitlines() if line.strip()]
         return {r[0]: r[1:] for r in rows}
 
+    def abort_migration_back(self, source: twonode.LabNode, target: twonode.LabNode) -> None:
+        """The driver's abort on real libvirt: a slow (1 MiB/s) migration started with
+        the driver as noded issues it is aborted by ``finalize_migration_src(false)``
+        from another thread once libvirt reports it active; the migrate call fails and
+        the guest stays on ``source``."""
+        import libvirt
+
+        disk = re.search(r"<source file='([^']+)'", self.lab.virsh(source, "dumpxml", INSTANCE))
+        assert disk is not None
+        spec = InstanceSpec(
+            name=INSTANCE,
+            hypervisor=C.HT_KVM,
+            hvparams={
+                **guest_hvparams(),
+                params.LIBVIRT_URI: source.uri,
+                "kvm_flag": "disabled",
+                C.HV_MIGRATION_BANDWIDTH: 1,
+            },
+            beparams={"memory": 128},
+            disks=(DiskRef(disk.group(1), storage=DISK_SHARED),),
+        )
+
+        def driver() -> LibvirtHypervisor:
+            return LibvirtHypervisor(C.HT_KVM, self.lab.base / "drv", Clock(), run_inline)
+
+        outcome: list[object] = []
+
+        def migrate() -> None:
+            d = defer.Deferred.fromCoroutine(driver().migrate("c", spec, target.secondary_ip, True))
+            d.addBoth(outcome.append)
+
+        thread = threading.Thread(target=migrate, daemon=True)
+        thread.start()
+        conn = libvirt.open(source.uri)
+        try:
+            dom = conn.lookupByName(INSTANCE)
+            twonode.wait_for("migration active", lambda: dom.jobStats().get("type", 0) != 0, 30)
+        finally:
+            conn.close()
+        aborted = defer.Deferred.fromCoroutine(driver().finalize_migration_src(spec, False, True))
+        self.assertEqual(self.successResultOf(aborted), None)
+        thread.join(60)
+        self.assertFalse(thread.is_alive(), "migrateToURI3 did not return after the abort")
+        [result] = outcome
+        self.assertIsInstance(result, Failure)
+        assert isinstance(result, Failure)
+        self.assertIsInstance(result.value, errors.HypervisorError)
+        self.assertIn("abort", str(result.value).lower())
+
     def test_live_migration_sharedfile(self) -> None:
         lab = self.lab
         a, b = lab.nodes
@@ -121,6 +181,14 @@ class LiveMigrationTests(TestCase):
         self.assertEqual(len(lab.ticks(a, INSTANCE)), len(before))  # A's copy is gone
         stats = lab.completed_job_stats(b, INSTANCE)
         self.assertIn("downtime", stats)
+
+        self.abort_migration_back(b, a)
+        self.assertEqual(lab.domains(a), [])
+        self.assertEqual(lab.domains(b), [INSTANCE])
+        ticks = len(lab.ticks(b, INSTANCE))
+        twonode.wait_for(
+            "B ticking after the abort", lambda: len(lab.ticks(b, INSTANCE)) > ticks, TICK_LIMIT
+        )
 
         started = time.monotonic()
         lab.gnt("gnt-instance", "remove", "-f", INSTANCE)
