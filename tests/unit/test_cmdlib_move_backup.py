@@ -153,6 +153,11 @@ class MoveBackupCase(InstanceCase):
             self.sim.data[(node, key)] = bytes([65 + i]) * (1024 * 1024 * (16 if i == 0 else 8))
         return keys
 
+    def set_offline(self, name: str, offline: bool) -> None:
+        node = self.m.config.lookup_node(name).copy()
+        node.offline = offline
+        self.m.config.update(node)
+
     def procs(self, since: int = 0) -> list[tuple[str, str]]:
         return [
             c
@@ -300,6 +305,34 @@ class MoveTests(MoveBackupCase):
         self.assertNotIn("import_start", [c[1] for c in self.sim.calls[mark:]])
         self.assertIn("dl", self.sim.node("node3.test").running)
 
+    def test_sharedfile_only_switches(self) -> None:
+        cluster = self.m.config.get_cluster()
+        cluster.enabled_disk_templates.append("sharedfile")
+        cluster.shared_file_storage_dir = "/srv/ganeti/shared-file-storage"
+        self.m.run(
+            self.create("sh", pnode="node1.test", disk_template="sharedfile", ignore_ipolicy=True)
+        )
+        # The simulation keeps disks per node: show node2 the shared directory.
+        self.sim.node("node2.test").disks.update(self.sim.node("node1.test").disks)
+        mark = len(self.sim.calls)
+        self.m.run(
+            {
+                "OP_ID": "OP_INSTANCE_MOVE",
+                "instance_name": "sh",
+                "target_node": "node2.test",
+                "ignore_ipolicy": True,
+            }
+        )
+        inst = self.inst("sh")
+        self.assertEqual(inst.primary_node, self.n2.uuid)
+        [disk] = self.m.config.get_instance_disks(inst.uuid)
+        self.assertEqual(disk.nodes, [self.n2.uuid])
+        names = [c[1] for c in self.sim.calls[mark:]]
+        self.assertNotIn("import_start", names)
+        self.assertNotIn("blockdev_create", names)
+        self.assertNotIn("blockdev_remove", names)
+        self.assertIn("sh", self.sim.node("node2.test").running)
+
 
 class BackupTests(MoveBackupCase):
     def export(self, **kw: Any) -> Any:
@@ -399,6 +432,10 @@ class BackupTests(MoveBackupCase):
         self.assertIn("cannot be snapshotted", str(exc))
         exc = self.m.fail({**op, "mode": "local", "shutdown": False, "remove_instance": True})
         self.assertIn("without shutting it down", str(exc))
+        self.set_offline("node3.test", True)
+        exc = self.m.fail({**op, "mode": "local", "target_node": "node3.test"}, errors.ECODE_STATE)
+        self.assertIn("target node node3.test is offline", str(exc))
+        self.set_offline("node3.test", False)
         self.export()
         self.export(target_node="node3.test")
         self.assertEqual(sorted(self.sim.exports), [("node3.test", "web1")])
