@@ -262,8 +262,8 @@ class Lab:
         self._network()
         a, b = self.nodes
         # Configuration: A initialises the cluster; the kvm hvparams reach each node's own
-        # libvirtd through the same socket path (written before masterd starts: the
-        # cluster LU does not accept libvirt_uri, see docs/hypervisors.md).
+        # libvirtd through the same socket path (written with the initial config, before
+        # masterd starts).
         init_cluster(
             a.paths,
             InitParams(
