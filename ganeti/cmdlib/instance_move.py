@@ -82,6 +82,12 @@ class LUInstanceMove(InstanceLU):
         if target.uuid == inst.primary_node:
             raise bad(f"instance {inst.name} is already on node {target.name}", errors.ECODE_INVAL)
         check_node_usable(target)
+        if self.pnode.offline and self.template in COPY_TEMPLATES:
+            raise bad(
+                f"the instance's node {self.pnode.name} is offline: its {self.template} disks "
+                "cannot be copied from there",
+                errors.ECODE_STATE,
+            )
         if target.drained:
             raise bad(f"node {target.name} is drained: no instances move there", errors.ECODE_STATE)
         self.compress = impexp.check_compression(self.op.compress)

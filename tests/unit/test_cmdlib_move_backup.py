@@ -134,6 +134,7 @@ class MoveBackupCase(InstanceCase):
         self.m.rpc = self.sim  # type: ignore[assignment]
         self.m.processor.rpc = self.sim
         self.sim.node("node1.test").os["image"] = True
+        self.sim.node("node2.test").os["image"] = True
         self.sim.node("node3.test").os["image"] = True
 
     def make(self, name: str = "web1", node: str = "node1.test", **kw: Any) -> list[str]:
@@ -156,6 +157,8 @@ class MoveBackupCase(InstanceCase):
     def set_offline(self, name: str, offline: bool) -> None:
         node = self.m.config.lookup_node(name).copy()
         node.offline = offline
+        if offline:
+            node.master_candidate = False
         self.m.config.update(node)
 
     def procs(self, since: int = 0) -> list[tuple[str, str]]:
@@ -283,6 +286,13 @@ class MoveTests(MoveBackupCase):
         self.assertIn("offline", str(exc))
         exc = self.m.fail({**op, "target_node": "node2.test", "compress": "xz"})
         self.assertIn("unknown compression", str(exc))
+        self.make("web3", node="node2.test")
+        self.set_offline("node2.test", True)
+        exc = self.m.fail(
+            {**op, "instance_name": "web3", "target_node": "node1.test", "ignore_consistency": True}
+        )
+        self.assertIn("node node2.test is offline: its file disks cannot be copied", str(exc))
+        self.set_offline("node2.test", False)
         exc = self.m.fail({**op, "target_node": "nosuch.test"}, errors.ECODE_NOENT)
         self.assertIn("nosuch.test", str(exc))
 
