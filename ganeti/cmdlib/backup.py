@@ -13,7 +13,8 @@ other nodes are removed, as Ganeti does.  Result: ``[true, [true per disk]]``.
 
 **Import**: the export is found (``src_node``, else on any node) and read; the opcode's
 missing values come from it (OS, template, disk sizes, NICs, hypervisor; backend,
-hypervisor and OS parameters that differ from the cluster defaults); the instance is
+hypervisor and OS parameters, as the instance's own values, or with
+``identify_defaults`` only those that differ from the cluster defaults); the instance is
 created as usual, and instead of the OS ``create`` script each dump is streamed from the
 export's node into the new disk (through the OS ``import`` script, or raw for raw
 dumps), its checksum compared with the manifest's.  Remote (inter-cluster) exports and
@@ -22,6 +23,7 @@ imports are refused.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from ganeti import constants as C
@@ -362,32 +364,36 @@ async def import_prepare(lu: Any, feedback: Feedback) -> None:
     if not op.hypervisor and manifest.hypervisor in cluster.enabled_hypervisors:
         op.hypervisor = manifest.hypervisor
     hv = op.hypervisor or cluster.default_hypervisor
-    # Only values that differ from the cluster's defaults become the instance's own.
-    be_defaults = cluster.fill_be({})
-    op.beparams = {
-        **{
+    # As in Ganeti, the export's values become the instance's own; with
+    # --identify-defaults those equal to the cluster's defaults are left to inheritance.
+    drop_defaults = bool(op.identify_defaults)
+
+    def own(
+        saved: Mapping[str, str], defaults: Mapping[str, Any], skip: Any = ()
+    ) -> dict[str, str]:
+        return {
             k: v
-            for k, v in manifest.beparams.items()
-            if k in be_defaults and em._text(be_defaults[k]) != v
-        },
-        **(op.beparams or {}),
-    }
+            for k, v in saved.items()
+            if k in defaults
+            and k not in skip
+            and not (drop_defaults and em._text(defaults[k]) == v)
+        }
+
+    op.beparams = {**own(manifest.beparams, cluster.fill_be({})), **(op.beparams or {})}
     if hv == manifest.hypervisor:
         hv_defaults = cluster.fill_hv(hv, op.os_type or "", {})
         op.hvparams = {
-            **{
-                k: v
-                for k, v in manifest.hvparams.items()
-                if k in hv_defaults and k not in C.HVC_GLOBALS and em._text(hv_defaults[k]) != v
-            },
+            **own(manifest.hvparams, hv_defaults, C.HVC_GLOBALS),
             **(op.hvparams or {}),
         }
     if manifest.os.split("+")[0] == (op.os_type or "").split("+")[0]:
         os_defaults = cluster.fill_os(op.os_type, {})
-        op.osparams = {
-            **{k: v for k, v in manifest.osparams.items() if os_defaults.get(k) != v},
-            **(op.osparams or {}),
+        saved_os = {
+            k: v
+            for k, v in manifest.osparams.items()
+            if not (drop_defaults and k in os_defaults and em._text(os_defaults[k]) == v)
         }
+        op.osparams = {**saved_os, **(op.osparams or {})}
 
 
 async def import_disks(lu: Any, inst: Instance, feedback: Feedback) -> None:

@@ -386,7 +386,9 @@ class BackupTests(MoveBackupCase):
         self.assertEqual(result, ["node3.test"])
         copy = self.inst("copy")
         self.assertEqual(copy.os, "image")
-        self.assertEqual(copy.beparams, {"maxmem": 256})
+        # The export's values become the instance's own (Ganeti's default) ...
+        self.assertEqual(copy.beparams["maxmem"], 256)
+        self.assertIn("vcpus", copy.beparams)
         self.assertNotEqual(copy.nics[0].mac, "aa:00:00:12:34:56")  # in use by web1
         disks = self.m.config.get_instance_disks(copy.uuid)
         self.assertEqual([d.size for d in disks], [16, 8])
@@ -396,6 +398,27 @@ class BackupTests(MoveBackupCase):
         self.assertEqual(source, ["file", "web1", "disk1.dump"])
         self.assertEqual((dest[0], dest[2]), ("script", 1))
         self.assertIn("copy", self.sim.node("node3.test").running)
+
+    def test_import_identify_defaults(self) -> None:
+        self.make(beparams={"maxmem": 256})
+        self.assertEqual(self.export(), [True, [True, True]])
+        self.m.run(
+            self.create(
+                "copy",
+                mode="import",
+                src_node="node2.test",
+                src_path="web1",
+                pnode="node3.test",
+                os_type=None,
+                disk_template=None,
+                disks=[],
+                nics=[],
+                ignore_ipolicy=True,
+                identify_defaults=True,
+            )
+        )
+        # ... and with --identify-defaults only what differs from the cluster's.
+        self.assertEqual(self.inst("copy").beparams, {"maxmem": 256})
 
     def test_import_with_damaged_dump_undoes_the_instance(self) -> None:
         self.make()
