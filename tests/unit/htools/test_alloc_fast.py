@@ -20,6 +20,7 @@ from twisted.trial.unittest import SynchronousTestCase
 from ganeti.htools import alloc as al
 from ganeti.htools import allocfast as af
 from ganeti.htools import globaln1
+from ganeti.htools import score as sc
 from ganeti.htools.model import Cluster, Group, InstanceSpec, NodeSpec
 from ganeti.htools.types import IPolicy
 
@@ -162,7 +163,11 @@ class FastEqualsStraightforward(SynchronousTestCase):
             self.assertTrue(_same_score(a.score, b.score), (a.score, b.score))
             if a.nodes is None:
                 continue
-            c = al.place(c, spec, a.nodes[0], a.nodes[1] if len(a.nodes) > 1 else -1)
+            placed = al.place(c, spec, a.nodes[0], a.nodes[1] if len(a.nodes) > 1 else -1)
+            if len(a.nodes) == 1:
+                # the reported score is exact, also after capacity rejections
+                self.assertEqual(a.score, sc.cluster_score(placed, nodes))
+            c = placed
 
     @settings(max_examples=150, deadline=None)
     @given(clusters(), st.booleans(), st.booleans())
@@ -223,3 +228,26 @@ class FastEqualsStraightforward(SynchronousTestCase):
             self.assertEqual((a.nodes, a.score, a.fails), (b.nodes, b.score, b.fails))
             assert a.nodes is not None
             c = al.place(c, spec, a.nodes[0], a.nodes[1] if len(a.nodes) > 1 else -1)
+
+
+class CapacityRejections(SynchronousTestCase):
+    """{shared,plain}-n1-restriction.data: the two best nodes fail the capacity check."""
+
+    def test_score_of_later_candidate_is_exact(self) -> None:
+        import os
+
+        from ganeti.htools.backend.text import load_text_file
+        from ganeti.htools.hail import HailOptions, build
+        from tests.unit.htools import helpers as h
+
+        for name in ("shared", "plain"):
+            data = load_text_file(os.path.join(h.DATA, f"{name}-n1-restriction.data"))
+            c = build(data, HailOptions())
+            nodes = np.arange(c.n_nodes, dtype=np.int64)
+            spec = al.AllocSpec("new", 1000, 0, 1, "ext", [1024])
+            for fast in (True, False):
+                sol = al.try_alloc(c, spec, nodes, nodes, al.AllocOptions(), nodes, fast=fast)
+                self.assertEqual(sol.nodes, (3,))  # nodeD; nodeA and nodeC fail N+1
+                self.assertEqual(sol.fails[al.Fail.N1], 2)
+                placed = al.place(c, spec, 3, -1)
+                self.assertEqual(sol.score, sc.cluster_score(placed, nodes))
