@@ -61,10 +61,12 @@ async def transfer(
 ) -> TransferResult:
     """Copy one stream from ``src`` to ``dst``; OpExecError saying what failed."""
     rpc = lu.ctx.rpc
+    # Bulk data goes over the nodes' secondary (replication) network, as DRBD does.
+    address = dst.secondary_ip or dst.primary_ip
     opts: dict[str, Any] = {
         "compress": compress,
         "connect_timeout": CONNECT_TIMEOUT,
-        "listen_address": dst.primary_ip,
+        "listen_address": address,
         "peer_node": src.name,
         "expected_size": expected_size,
     }
@@ -85,7 +87,7 @@ async def transfer(
                     "connect_timeout": CONNECT_TIMEOUT,
                     "magic": started["magic"],
                 },
-                dst.primary_ip,
+                address,
                 started["port"],
                 src_instance,
                 component,
