@@ -196,6 +196,11 @@ def cmd_failover(opts: argparse.Namespace) -> int:
             print(f"No primary instances on node {opts.node}, exiting.")
             return base.EXIT_SUCCESS
         _ask_or_stop(opts, f"Fail over instance(s) {', '.join(insts)}?")
+        # DRBD instances fail over to their secondary: no allocator for them.
+        internal: set[str] = set()
+        if opts.iallocator:
+            rows = client.call("QueryInstances", insts, ["name", "disk_template"])
+            internal = {row[0] for row in rows if row and row[1] == "drbd"}
         jobs = []
         for name in insts:
             op: dict[str, Any] = {
@@ -203,7 +208,7 @@ def cmd_failover(opts: argparse.Namespace) -> int:
                 "instance_name": name,
                 "ignore_consistency": opts.ignore_consistency,
             }
-            if opts.iallocator:
+            if opts.iallocator and name not in internal:
                 op["iallocator"] = opts.iallocator
             jobs.append([base.apply_common_op_opts(op, opts)])
         submitted = client.submit_many_jobs(jobs)

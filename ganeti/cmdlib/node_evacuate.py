@@ -194,9 +194,15 @@ class LUNodeMigrate(_NodeLU):
                 "allow_runtime_changes": op.allow_runtime_changes,
                 "ignore_ipolicy": op.ignore_ipolicy,
             }
-            for key in ("mode", "live", "iallocator"):
+            for key in ("mode", "live"):
                 if getattr(op, key, None) is not None:
                     mig[key] = getattr(op, key)
+            # A DRBD instance can only go to its secondary: the allocator is not asked
+            # for it (Ganeti passes it on and the instance's job fails).  An explicit
+            # target is passed on, so a mismatch fails that job with the reason.
+            internal = self.cfg.config.instance_disk_template(inst) in C.DTS_INT_MIRROR
+            if op.iallocator and not internal:
+                mig["iallocator"] = op.iallocator
             if self.target is not None:
                 mig["target_node"] = self.target.name
             jobs.append([mig])

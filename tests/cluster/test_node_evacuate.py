@@ -148,7 +148,7 @@ class NodeMovesClusterTests(TestCase):
             self.assertIn(rows[name][0], ("node1.test", "node2.test"))
 
         # Node failover of node1 to node2/node3 (downtime, but all end up running).
-        out = self.gnt("gnt-node", "failover", "-f", "node1.test")
+        out = self.gnt("gnt-node", "failover", "-f", "-I", "builtin", "node1.test")
         self.assertIn("instance(s) failed over successfully.", out)
         rows = self.assert_consistent(names)
         self.assertEqual([n for n in names if rows[n][0] == "node1.test"], [])

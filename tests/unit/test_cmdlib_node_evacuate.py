@@ -109,6 +109,15 @@ class NodeMigrateTests(EvacCase):
         self.run_submitted()
         self.assertEqual({self.pnode("vm00"), self.pnode("vm01")}, {"node3.test"})
 
+    def test_allocator_not_asked_for_drbd(self) -> None:
+        self.make_many(1)
+        self.add_drbd("d1", "node2.test", "node3.test")
+        self.m.run(self.node_op("OP_NODE_MIGRATE", iallocator="hail"))
+        by_name = {op["instance_name"]: op for [op] in self.submitted}
+        self.assertEqual(by_name["vm00"]["iallocator"], "hail")
+        self.assertNotIn("iallocator", by_name["d1"])  # it can only go to its secondary
+        self.assertNotIn("target_node", by_name["d1"])
+
     def test_no_instances(self) -> None:
         result = self.m.run(self.node_op("OP_NODE_MIGRATE"))
         self.assertEqual(result, {"jobs": []})
