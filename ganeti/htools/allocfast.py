@@ -378,8 +378,9 @@ def redundant(
     nl_list: list[int] | None = None
     in_list = np.zeros(len(off), bool)
     in_list[node_list] = True
-    for n, a, b in zip(sel.tolist(), starts.tolist(), ends.tolist()):
-        if a == b:
+    easy = _one_node_escape(v, sel, in_list, pol_cache)
+    for n, a, b, done in zip(sel.tolist(), starts.tolist(), ends.tolist(), easy.tolist()):
+        if a == b or done:
             continue
         prim = order[a:b][::-1]  # the reference's list order: latest first
         g = int(v.node_group[n])
@@ -397,6 +398,88 @@ def redundant(
         if not verdict:
             return False
     return True
+
+
+def _integral(*arrays: FArray) -> bool:
+    return all(bool(np.all(np.floor(x) == x)) for x in arrays)
+
+
+def _one_node_escape(
+    v: CapView, sel: IArray, in_list: BArray, pol_cache: dict[tuple[object, ...], BArray]
+) -> BArray:
+    """Nodes of `sel` certainly evacuable because one escape node can take all.
+
+    For a node without DRBD or forthcoming primaries: if one escape node
+    can take every shared and re-created instance of it at once (memory,
+    disk and spindles summed, policy, migration tags), each instance finds
+    it feasible at its turn, whichever nodes the earlier ones went to.
+    The candidate is the group node (of the node list) with the most free
+    memory, or the second one for that node itself.  Sums are exact for
+    integral sizes (else nothing is marked).
+    """
+    nn = len(v.offline)
+    out = np.zeros(len(sel), bool)
+    if len(sel) == 0 or not _integral(v.mem, v.dsk, v.dsp, v.u_mem, v.f_dsk, v.f_sp):
+        return out
+    has_p = v.pnode >= 0
+    ip = np.where(has_p, v.pnode, 0)
+    drbd = v.kind == K_DRBD
+    special = has_p & (v.forth | (drbd & (v.snode >= 0)))
+    n_special = np.bincount(ip[special], minlength=nn)
+    mov = has_p & ~v.forth & ~drbd
+    need = np.where(v.uses_mem, v.mem, 0.0)
+    tot_mem = np.bincount(ip[mov], weights=need[mov], minlength=nn)
+    n_mov = np.bincount(ip[mov], minlength=nn)
+    other = mov & (v.kind == K_OTHER)
+    loc = other & v.local
+    tot_dsk = np.bincount(ip[loc], weights=v.dsk[loc], minlength=nn)
+    tot_sp = np.bincount(ip[loc], weights=v.dsp[loc], minlength=nn)
+    has_loc = np.bincount(ip[loc], minlength=nn) > 0
+    shared = np.bincount(ip[mov & (v.kind == K_SHARED)], minlength=nn) > 0
+    cand = sel[(n_special[sel] == 0) & (n_mov[sel] > 0)]
+    if len(cand) == 0:
+        return out
+    # policy of every re-created instance, for non-exclusive / exclusive targets
+    bad = np.zeros((2, nn), bool)
+    in_cand = np.zeros(nn, bool)
+    in_cand[cand] = True
+    for i in np.flatnonzero(other & in_cand[ip]).tolist():
+        p = int(v.pnode[i])
+        g = int(v.node_group[p])
+        key = (g, v.spec_key(i))
+        pol = pol_cache.get(key)
+        if pol is None:
+            pol = np.array([v.policy_ok(i, g, False), v.policy_ok(i, g, True)])
+            pol_cache[key] = pol
+        bad[0, p] |= not pol[0]
+        bad[1, p] |= not pol[1]
+    # best and second-best escape node per group, by free memory
+    target = np.full(nn, -1, np.int64)
+    for g in np.unique(v.node_group[cand]).tolist():
+        grp = np.flatnonzero((v.node_group == g) & in_list)
+        if len(grp) < 2:
+            continue
+        um = v.u_mem[grp]
+        k1 = int(np.argmax(um))
+        um2 = um.copy()
+        um2[k1] = -np.inf
+        k2 = int(np.argmax(um2))
+        members = cand[v.node_group[cand] == g]
+        target[members] = np.where(members == grp[k1], grp[k2], grp[k1])
+    t = target[cand]
+    has_t = t >= 0
+    t0 = np.where(has_t, t, 0)
+    ex = v.excl[t0]
+    ok = has_t & (v.u_mem[t0] - tot_mem[cand] > 0)
+    hl = has_loc[cand]
+    ok &= ~hl | (v.f_dsk[t0] - tot_dsk[cand] > 0)
+    ok &= ~hl | ~ex | (v.f_sp[t0] - tot_sp[cand] >= 0)
+    ok &= ~np.where(ex, bad[1, cand], bad[0, cand])
+    if v.mig_ok is not None:
+        ok &= ~shared[cand] | v.mig_ok[cand, t0]
+    easy = np.zeros(nn, bool)
+    easy[cand[ok]] = True
+    return easy[sel]
 
 
 def _evacuable(

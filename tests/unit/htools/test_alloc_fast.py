@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 
+import attrs
 import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -22,7 +23,7 @@ from ganeti.htools import allocfast as af
 from ganeti.htools import globaln1
 from ganeti.htools import score as sc
 from ganeti.htools.model import Cluster, Group, InstanceSpec, NodeSpec
-from ganeti.htools.types import IPolicy
+from ganeti.htools.types import DEFAULT_MAX_SPEC, DEFAULT_MIN_SPEC, IPolicy, MinMax
 
 NODE_TYPES = [
     (8192.0, 0, 204800.0, 8.0),
@@ -30,6 +31,13 @@ NODE_TYPES = [
     (4096.0, 0, 102400.0, 4.0),
 ]
 TEMPLATES = ["plain", "drbd", "sharedfile", "diskless", "ext", "file"]
+# None: the cluster's (permissive) policy; the others make some re-creations fail
+GROUP_POLICIES = [
+    None,
+    None,
+    IPolicy(disk_templates=("plain", "drbd", "sharedfile", "ext", "diskless")),
+    IPolicy(minmax=(MinMax(DEFAULT_MIN_SPEC, attrs.evolve(DEFAULT_MAX_SPEC, mem=4096)),)),
+]
 
 
 @st.composite
@@ -47,7 +55,7 @@ def clusters(draw: st.DrawFn) -> Cluster:
                 n_mem=n_mem,
                 f_mem=draw(st.sampled_from([int(t_mem) - n_mem] * 3 + [1200, 2200, 3500])),
                 t_dsk=t_dsk,
-                f_dsk=draw(st.sampled_from([int(t_dsk)] * 3 + [6000, 12000])),
+                f_dsk=draw(st.sampled_from([int(t_dsk)] * 3 + [0, 2000, 6000, 12000])),
                 t_cpu=t_cpu,
                 offline=k >= 2 and draw(st.integers(0, 9)) == 0,
                 group=k % n_groups,
@@ -75,13 +83,17 @@ def clusters(draw: st.DrawFn) -> Cluster:
                 snode=s,
                 template=tmpl,
                 tags=draw(st.sampled_from([[], ["svc:web"], ["svc:db"]])),
+                forthcoming=draw(st.integers(0, 9)) == 0,
             )
         )
     tags = ["htools:iextags:svc", "htools:nlocation:loc"]
     if draw(st.booleans()):
         allow = draw(st.sampled_from([[], ["htools:allowmigration:hv:x::hv:y"]]))
         tags += ["htools:migration:hv", *allow]
-    groups = [Group(f"g{g}", f"uuid-{g}") for g in range(n_groups)]
+    groups = [
+        Group(f"g{g}", f"uuid-{g}", ipolicy=draw(st.sampled_from(GROUP_POLICIES)))
+        for g in range(n_groups)
+    ]
     return Cluster.build(groups, nodes, insts, tags, IPolicy(), n1_rule="head")
 
 
