@@ -7,6 +7,9 @@ Run: ``.venv/bin/python bench/htools_alloc.py`` -> bench/results/htools_alloc.js
   simulated 1,000-node group (``--simulate p,1000,...``) that already holds
   instances placed by earlier requests (each request is applied before the
   next), default options (capacity checks on).
+* ``hail_alloc_1000n_ext_busy``: the same for ext instances on a group
+  where every node already holds two ext and two plain instances (the
+  capacity check evacuates four instances per node).
 * ``hspace_simu_1000n_plain_l100``: wall time of ``hspace --simulate
   p,1000,8T,256g,64 --disk-template plain --machine-readable -l 100``
   in-process (100 tiered + 100 standard allocations, capacity checks on).
@@ -51,8 +54,38 @@ def _request(template: str, nodes: int) -> dict[str, Any]:
     }
 
 
-def bench_hail_alloc(n_nodes: int = 1000, requests: int = 20, template: str = "plain") -> dict:
+def bench_hail_alloc(
+    n_nodes: int = 1000, requests: int = 20, template: str = "plain", busy: bool = False
+) -> dict:
     data = load_simulation([f"p,{n_nodes},8T,256g,64"])
+    if busy:
+        # every node already holds two ext and two plain instances: the
+        # capacity check moves/re-creates four instances per evacuated node
+        from ganeti.htools.model import InstanceSpec
+
+        k = 0
+        for n in range(n_nodes):
+            for tmpl, mem, dsk in (
+                ("ext", 4096, 0),
+                ("ext", 4096, 0),
+                ("plain", 8192, 102400),
+                ("plain", 2048, 10240),
+            ):
+                data.instances.append(
+                    InstanceSpec(
+                        f"busy{k}",
+                        mem,
+                        dsk,
+                        2,
+                        "running",
+                        True,
+                        n,
+                        -1,
+                        tmpl,
+                        disks=[dsk] if dsk else [],
+                    )
+                )
+                k += 1
     c = build(data, HailOptions())
     raw = _request(template, 2 if template == "drbd" else 1)
     times = []
@@ -76,6 +109,7 @@ def bench_hail_alloc(n_nodes: int = 1000, requests: int = 20, template: str = "p
     return {
         "nodes": n_nodes,
         "template": template,
+        "busy": busy,
         "requests": requests,
         "p50_ms": round(1000 * statistics.median(times), 1),
         "p90_ms": round(1000 * times[int(0.9 * (len(times) - 1))], 1),
@@ -138,6 +172,9 @@ def main() -> None:
         )
         results["hail_alloc_1000n_drbd"] = _median_of(
             runs, lambda: bench_hail_alloc(template="drbd", requests=10)
+        )
+        results["hail_alloc_1000n_ext_busy"] = _median_of(
+            runs, lambda: bench_hail_alloc(template="ext", busy=True)
         )
     results["hspace_simu_1000n_plain_l100"] = _median_of(runs, bench_hspace)
     os.makedirs(os.path.dirname(OUT), exist_ok=True)
