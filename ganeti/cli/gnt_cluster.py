@@ -490,7 +490,9 @@ def build() -> argparse.ArgumentParser:
     )
     verify.add_argument("--debug-simulate-errors", action="store_true")
     verify.add_argument("--no-nplus1-mem", action="store_true", help="skip the N+1 check")
-    verify.add_argument("--node-group", dest="nodegroup", default=None, help="only this group")
+    verify.add_argument(
+        "-g", "--node-group", dest="nodegroup", default=None, help="only this group"
+    )
     base.add_submit_opts(verify)
     verify.set_defaults(func=cmd_verify)
 

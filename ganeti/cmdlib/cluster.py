@@ -6,10 +6,8 @@
     consistency checks, reported as job log lines in Ganeti's format
     (``  - ERROR: node node2: ...``, or ``  - ERROR:ENODERPC:node:node2:...`` with
     ``error_codes``).  The two specific LUs return True when no (non-ignored) error was
-    found.  LUs cannot submit jobs here (the LU context has no queue), so
-    ``OP_CLUSTER_VERIFY`` runs the config check and every group's check itself, in one
-    job, and returns ``{"jobs": [], "ok": <bool>}`` -- the JobIdListOnly shape with an
-    empty list plus the verdict.  Ganeti instead submits one job per group.
+    found.  ``OP_CLUSTER_VERIFY`` submits those as jobs, as Ganeti does (the config
+    check, then one job per group depending on it) and returns their ids.
 ``OP_CLUSTER_SET_PARAMS``, ``OP_CLUSTER_RENAME``, ``OP_CLUSTER_DESTROY``
     changes of the cluster object.
 
@@ -30,7 +28,7 @@ from cryptography import x509
 from ganeti import constants, errors, tls
 from ganeti.cmdlib import group as group_lu  # noqa: F401  (registers the group LUs)
 from ganeti.cmdlib import tags as tags_lu  # noqa: F401  (registers the tag LUs)
-from ganeti.cmdlib.base import Feedback, LogicalUnit, MasterHooks, register
+from ganeti.cmdlib.base import Feedback, LogicalUnit, MasterHooks, ResultWithJobs, register
 from ganeti.cmdlib.group import (
     VALUE_DEFAULT,
     check_ipolicy,
@@ -501,40 +499,43 @@ class LUClusterVerifyGroup(LogicalUnit):
 
 @register
 class LUClusterVerify(LogicalUnit):
-    """The whole cluster (or one group): config check plus every group's check.
-
-    Runs everything in this job (see the module docstring) and returns
-    ``{"jobs": [], "ok": bool}``.
-    """
+    """Fans out, as Ganeti does: one ``OP_CLUSTER_VERIFY_CONFIG`` job (unless a group
+    is named) and one ``OP_CLUSTER_VERIFY_GROUP`` job per group, each group job
+    depending on the config job; the result lists the submitted jobs."""
 
     OP_ID = "OP_CLUSTER_VERIFY"
     REQ_BGL = False
 
     def expand_names(self) -> None:
+        # Only names are read here; the submitted jobs take their own locks.
         if self.op.group_name:
-            self.group_uuids = [self.cfg.lookup_group(self.op.group_name).uuid]
-            self.needed_locks[LEVEL_NODEGROUP] = list(self.group_uuids)
-            self.needed_locks[LEVEL_NODE] = [
-                n.uuid for n in self.cfg.get_nodes() if n.group in self.group_uuids
-            ]
+            self.group_names = [self.cfg.lookup_group(self.op.group_name).name]
         else:
-            self.group_uuids = sorted(
-                (g.uuid for g in self.cfg.get_groups()),
-                key=lambda u: self.cfg.get_group(u).name,
-            )
-            self.needed_locks[LEVEL_NODEGROUP] = ALL_SET
-            self.needed_locks[LEVEL_NODE] = ALL_SET
-        self.share_locks[LEVEL_NODEGROUP] = True
-        self.share_locks[LEVEL_NODE] = True
+            self.group_names = sorted(g.name for g in self.cfg.get_groups())
 
     async def exec(self, feedback: Feedback) -> Any:
-        v = _verifier(self, feedback)
-        if not self.op.group_name:
-            verify_config(self, v)
-        for uuid in self.group_uuids:
-            if uuid in self.cfg.config.nodegroups:
-                await verify_group(self, v, uuid, self.op.skip_checks or [])
-        return {"jobs": [], "ok": not v.bad}
+        op = self.op
+        common = {
+            "debug_simulate_errors": bool(op.debug_simulate_errors),
+            "error_codes": bool(op.error_codes),
+            "ignore_errors": list(op.ignore_errors or []),
+            "verbose": bool(op.verbose),
+        }
+        jobs: list[list[dict[str, Any]]] = []
+        if not op.group_name:
+            jobs.append([{"OP_ID": "OP_CLUSTER_VERIFY_CONFIG", **common}])
+        for name in self.group_names:
+            group_op: dict[str, Any] = {
+                "OP_ID": "OP_CLUSTER_VERIFY_GROUP",
+                "group_name": name,
+                "skip_checks": list(op.skip_checks or []),
+                **common,
+            }
+            if not op.group_name:
+                # Relative to this job: the config job, first of the submission.
+                group_op["depends"] = [[-len(jobs), []]]
+            jobs.append([group_op])
+        return ResultWithJobs(jobs)
 
 
 # --- set parameters ------------------------------------------------------------------

@@ -86,5 +86,13 @@ class GroupsTagsTests(TestCase):
         self.assertIn("mac prefix: aa:11:22", info)
         verify = self.gnt("gnt-cluster", "verify")
         self.assertNotIn("ERROR", verify.stdout)
+        # One config job and one job per group (as Ganeti); errors in any give exit 1.
+        out = verify.stdout + verify.stderr
+        self.assertIn("Verifying cluster config", out)
+        self.assertIn("Verifying group 'default'", out)
+        bad = self.gnt("gnt-cluster", "verify", "--debug-simulate-errors", ok=False)
+        self.assertIn("ERROR", bad.stdout + bad.stderr)
+        one = self.gnt("gnt-cluster", "verify", "-g", "default")
+        self.assertNotIn("Verifying cluster config", one.stdout + one.stderr)
         self.gnt("gnt-cluster", "rename", "-f", "renamed.test")
         self.assertIn("Cluster name: renamed.test", self.gnt("gnt-cluster", "info").stdout)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from twisted.internet.defer import succeed
 from twisted.trial.unittest import SynchronousTestCase
 
 from ganeti import constants, errors
@@ -13,7 +14,27 @@ from tests.unit.cmdlib_harness import Master
 
 
 def verify(m: Master, **kw: Any) -> Any:
-    return m.run({"OP_ID": "OP_CLUSTER_VERIFY", **kw})
+    """OP_CLUSTER_VERIFY, then the jobs it submitted, in order (as the queue would run
+    them: each group job depends on the config job); ``ok`` when every job said True."""
+    submitted: list[list[dict[str, Any]]] = []
+
+    def submit(jobs: list[list[dict[str, Any]]]) -> Any:
+        submitted.extend(jobs)
+        return succeed([[True, 1000 + i] for i in range(len(jobs))])
+
+    m.hooks.submit_jobs = submit
+    result = m.run({"OP_ID": "OP_CLUSTER_VERIFY", **kw})
+    ok = True
+    log = list(m.callbacks.log)
+    for job in submitted:
+        for op in job:
+            op.pop("depends", None)
+            op.pop("priority", None)
+            op.pop("reason", None)
+            ok = bool(m.run(op)) and ok
+            log.extend(m.callbacks.log)
+    m.callbacks.log[:] = log  # m.log: every job's lines, as the CLI prints them
+    return {**result, "ok": ok, "submitted": submitted}
 
 
 class VerifyTests(SynchronousTestCase):
@@ -31,7 +52,13 @@ class VerifyTests(SynchronousTestCase):
         return [line for line in self.m.log if line.startswith("  - ERROR")]
 
     def test_healthy(self) -> None:
-        self.assertEqual(verify(self.m), {"jobs": [], "ok": True})
+        result = verify(self.m)
+        self.assertTrue(result["ok"])
+        self.assertEqual(result["jobs"], [[True, 1000], [True, 1001]])
+        config_job, group_job = result["submitted"]
+        self.assertEqual(config_job[0]["OP_ID"], "OP_CLUSTER_VERIFY_CONFIG")
+        self.assertEqual(group_job[0]["OP_ID"], "OP_CLUSTER_VERIFY_GROUP")
+        self.assertEqual(group_job[0]["group_name"], "default")
         self.assertEqual(self.errors_in_log(), [])
         version_calls = [c for c in self.m.rpc.calls if c[1] == "version"]
         self.assertEqual(sorted(version_calls[0][0]), ["node1.test", "node2.test"])
