@@ -9,7 +9,8 @@ The job queue calls :meth:`IOpcodeProcessor.execute` once per opcode with callba
    then each further level in order (``declare_locks(level)`` first).  The owner is the
    job id, the priority is ``callbacks.current_priority()`` at the time of the request.
    Lock names the lock manager does not know yet are registered first (locks exist
-   implicitly for every config object, as since Ganeti 2.12).
+   implicitly for every config object, as since Ganeti 2.12).  A level the LU marks in
+   ``opportunistic_locks`` is taken without waiting: the free part of it, or nothing.
 3. ``callbacks.notify_start()`` (the opcode becomes ``running``), ``lu.check_prereq()``,
    then ``await lu.exec(feedback)`` unless ``dry_run``.
 4. All locks of the job are released, whatever happened.
@@ -188,7 +189,12 @@ class OpcodeProcessor:
                 if names is not ALL_SET and not isinstance(names, str):
                     names = list(names)
                 await self._acquire(
-                    job_id, level, names, bool(lu.share_locks.get(level)), callbacks
+                    job_id,
+                    level,
+                    names,
+                    bool(lu.share_locks.get(level)),
+                    callbacks,
+                    opportunistic=bool(lu.opportunistic_locks.get(level)),
                 )
             callbacks.notify_start()
             lu.check_prereq()
@@ -226,10 +232,31 @@ class OpcodeProcessor:
         return out
 
     async def _acquire(
-        self, owner: int, level: int, names: Names, shared: bool, callbacks: IOpExecCallbacks
+        self,
+        owner: int,
+        level: int,
+        names: Names,
+        shared: bool,
+        callbacks: IOpExecCallbacks,
+        *,
+        opportunistic: bool = False,
     ) -> frozenset[str]:
         if level != LEVEL_CLUSTER:
             self._register(level, names)
+        if opportunistic:
+            # Whatever is free now (at least one), else nothing: never wait.
+            try:
+                return await self.locks.acquire(
+                    owner,
+                    level,
+                    names,
+                    shared=shared,
+                    priority=callbacks.current_priority(),
+                    opportunistic=True,
+                    timeout=0,
+                )
+            except errors.LockTimeout:
+                return frozenset()
         return await self.locks.acquire(
             owner, level, names, shared=shared, priority=callbacks.current_priority()
         )

@@ -9,6 +9,7 @@ from ganeti.cmdlib import instance as instance  # registers the instance and OS 
 from ganeti.cmdlib import instance_migration as instance_migration  # migrate, failover
 from ganeti.cmdlib import instance_move as instance_move  # move with a disk copy
 from ganeti.cmdlib import node_evacuate as node_evacuate  # node migrate/evacuate, change-group
+from ganeti.cmdlib import verify_disks as verify_disks  # gnt-cluster verify-disks
 from ganeti.cmdlib.base import LogicalUnit, LUContext, lu_registry, register
 
 __all__ = [

@@ -5,7 +5,8 @@ steps, in this order:
 
 1. ``expand_names()``: resolve user-given names to UUIDs (raise ``OpPrereqError`` for
    unknown ones) and declare locks: ``self.needed_locks[level] = names | ALL_SET`` and
-   ``self.share_locks[level] = True`` for shared mode (exclusive otherwise).  The
+   ``self.share_locks[level] = True`` for shared mode (exclusive otherwise);
+   ``self.opportunistic_locks[level] = True`` takes only the free part of a level.  The
    cluster level (the BGL) is always taken by the processor: shared unless the LU sets
    ``REQ_BGL = True``.
 2. For each level from instance to network: ``declare_locks(level)`` (compute locks of a
@@ -111,6 +112,9 @@ class LogicalUnit:
         self.cfg = ctx.config
         self.needed_locks: dict[int, Names] = {}
         self.share_locks: dict[int, bool] = {}
+        # Levels whose locks are taken opportunistically: whatever part of
+        # ``needed_locks[level]`` is free right now (possibly nothing), without waiting.
+        self.opportunistic_locks: dict[int, bool] = {}
 
     def expand_names(self) -> None:
         """Resolve names and declare ``needed_locks``/``share_locks``."""

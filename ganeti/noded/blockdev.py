@@ -14,6 +14,7 @@ from typing import Any
 
 from twisted.logger import Logger
 
+from ganeti import constants as C
 from ganeti import errors
 from ganeti.noded.instargs import instance_name, parse_disk
 from ganeti.paths import Paths
@@ -22,6 +23,7 @@ from ganeti.storage import StorageRegistry
 from ganeti.storage import filestorage as fs
 from ganeti.storage.drbd import DrbdStorage
 from ganeti.storage.interface import Assembled, BlockDevice
+from ganeti.storage.lvm import LvmStorage, list_volumes
 
 log = Logger()
 
@@ -52,6 +54,7 @@ class BlockdevBackend:
             "drbd_attach_net": self.drbd_attach_net,
             "drbd_wait_sync": self.drbd_wait_sync,
             "drbd_needs_activation": self.drbd_needs_activation,
+            "lv_list": self.lv_list,
             "blockdev_addchildren": self.blockdev_addchildren,
             "blockdev_removechildren": self.blockdev_removechildren,
             "blockdev_close": self.blockdev_close,
@@ -248,6 +251,22 @@ class BlockdevBackend:
             if status is None or status.ldisk_status == "faulty":
                 out.append(dev.uuid)
         return out
+
+    async def lv_list(self, vg_name: Any) -> dict[str, list[Any]]:
+        """``{"vg/lv": [size, inactive, open]}`` of one volume group, a list of them, or
+        (empty) all of them."""
+        if vg_name is None or vg_name == "":
+            vgs: list[str] = []
+        elif isinstance(vg_name, str):
+            vgs = [vg_name]
+        elif isinstance(vg_name, list) and all(isinstance(v, str) for v in vg_name):
+            vgs = list(vg_name)
+        else:
+            raise HandlerError("vg_name must be a volume group name or a list of them")
+        lvm = self.storage.get(C.DT_PLAIN)
+        if not isinstance(lvm, LvmStorage):
+            raise HandlerError("LVM is not available on this node")
+        return await list_volumes(lvm.runner, vgs, lvm.extra_args)
 
     def file_storage_dir_create(self, file_storage_dir: Any) -> None:
         fs.create_storage_dir(self.paths, file_storage_dir)

@@ -175,3 +175,46 @@ async def vg_info(runner: CommandRunner, vg: str, extra_args: Sequence[str] = ()
         if len(fields) == 3 and fields[0] == vg:
             return {"storage_free": int(float(fields[1])), "storage_size": int(float(fields[2]))}
     raise errors.BlockDeviceError(f"volume group {vg} not found")
+
+
+async def list_volumes(
+    runner: CommandRunner, vgs: Sequence[str], extra_args: Sequence[str] = ()
+) -> dict[str, list[Any]]:
+    """The logical volumes of ``vgs`` (all volume groups when empty), as the ``lv_list``
+    procedure answers: ``{"vg/lv": [size MiB, inactive, open]}`` (Ganeti's shape).
+
+    ``inactive`` is the 5th ``lv_attr`` character ``-`` (not activated), ``open`` the 6th
+    ``o`` (a device holds it open: a running guest, a DRBD device on top).  When the node
+    runs LVM without activation (``NO_ACTIVATION``: no device-mapper, metadata only) no
+    volume can ever be activated, so none is reported inactive.
+    """
+    names = [_check_name(vg, "volume group") for vg in vgs]
+    res = await runner(
+        [
+            "lvs",
+            *extra_args,
+            "--noheadings",
+            "--nosuffix",
+            "--units=m",
+            "--separator=|",
+            "-o",
+            "vg_name,lv_name,lv_size,lv_attr",
+            *names,
+        ]
+    )
+    res.check()
+    no_activation = tuple(extra_args) == NO_ACTIVATION
+    out: dict[str, list[Any]] = {}
+    for line in res.stdout.splitlines():
+        fields = line.strip().split("|")
+        if len(fields) != 4 or not fields[0]:
+            continue
+        vg, lv, size, attr = fields
+        try:
+            mib = float(size)
+        except ValueError:
+            continue
+        inactive = len(attr) > 4 and attr[4] == "-" and not no_activation
+        is_open = len(attr) > 5 and attr[5] == "o"
+        out[f"{vg}/{lv}"] = [mib, inactive, is_open]
+    return out
