@@ -1,6 +1,6 @@
 """gnt-cluster: cluster-wide operations.
 
-init, info, verify, modify, rename, destroy, queue and watcher control, and the tag
+init, info, verify, verify-disks, modify, rename, destroy, queue and watcher control, and the tag
 commands (add-tags, remove-tags, list-tags, search-tags).
 """
 
@@ -14,7 +14,7 @@ import time
 from typing import Any
 
 from ganeti import bootstrap, constants
-from ganeti.cli import base
+from ganeti.cli import base, verify_disks
 from ganeti.cli.gnt_group import (
     add_ipolicy_opts,
     format_nested,
@@ -495,6 +495,7 @@ def build() -> argparse.ArgumentParser:
     )
     base.add_submit_opts(verify)
     verify.set_defaults(func=cmd_verify)
+    verify_disks.add_parser(sub)
 
     modify = sub.add_parser("modify", help="change cluster parameters")
     _add_modify_opts(modify)
