@@ -295,7 +295,7 @@ def _best_recreate(cur: Cluster, i: int, escape: list[int], node_list: Sequence[
         cand = esc[on]
         mdelta = (
             al._map_delta(cur, al._stats(cur, nodes)[1], ib, cand)
-            if cur.has_location
+            if cur.has_location and not cur.i_forth[i]  # the map counts real instances
             else np.zeros(len(cand))
         )
         found += _band(cur, nodes, cand, cols[:, on], mdelta)
