@@ -157,3 +157,105 @@ class ActivationPlanTests(SynchronousTestCase):
         ops, messages = activation_plan({"jobs": []}, [], self.NODES)
         self.assertEqual(ops, [])
         self.assertIn("Unexpected", messages[0])
+
+
+class ScriptedLuxi:
+    """The LUXI calls of the watcher's disk check, answered from tables."""
+
+    def __init__(self, jobs: list[list[Any]], verify_result: Any, final: str = "success"):
+        self.groups: list[list[Any]] = [["default", "uuid-g1"]]
+        self.instances: list[list[Any]] = [
+            # name, uuid, status, admin_state, disks_active, pnode, snodes, group, template
+            ["web1", "u1", "running", "up", True, "n1", ["n2"], "uuid-g1", "drbd"],
+            ["web2", "u2", "running", "up", True, "n1", ["n3"], "uuid-g1", "drbd"],
+        ]
+        self.nodes: list[list[Any]] = [
+            ["n1", "b1", False],
+            ["n2", "b2", False],
+            ["n3", "b3", True],
+        ]
+        self.jobs = jobs
+        self.verify_result = verify_result
+        self.final = final
+        self.log: list[tuple[str, Any]] = []
+
+    @staticmethod
+    def _rows(rows: list[list[Any]]) -> dict[str, Any]:
+        return {"data": [[[0, v] for v in row] for row in rows]}
+
+    def query(self, what: str, fields: list[str], qfilter: Any = None) -> Any:
+        self.log.append(("query", what))
+        table: list[list[Any]] = {
+            "group": self.groups,
+            "instance": self.instances,
+            "node": self.nodes,
+            "job": self.jobs,
+        }[what]
+        return self._rows([row[: len(fields)] for row in table])
+
+    def submit_many_jobs(self, jobs: list[list[dict[str, Any]]]) -> list[Any]:
+        self.log.append(("submit_many", jobs))
+        return [[True, 100 + i] for i in range(len(jobs))]
+
+    def submit_job(self, ops: list[dict[str, Any]]) -> int:
+        self.log.append(("submit", ops))
+        return 200
+
+    def wait_for_job_change(self, job_id: int, *args: Any) -> Any:
+        self.log.append(("wait", job_id))
+        return [[self.final], []]
+
+    def query_jobs(self, ids: list[int], fields: list[str]) -> Any:
+        return [[self.final, [self.verify_result]]]
+
+    def call(self, method: str, *args: Any) -> Any:
+        self.log.append((method, list(args)))
+        return True
+
+
+class VerifyDisksRunTests(SynchronousTestCase):
+    """ganeti.watcher.main.verify_disks: the LUXI conversation of step 7."""
+
+    def run_step(self, luxi: ScriptedLuxi, **kw: Any) -> list[str]:
+        from ganeti.paths import Paths
+        from ganeti.watcher.main import verify_disks
+
+        paths = Paths(self.mktemp())
+        paths.ensure_dirs()
+        lines: list[str] = []
+        verify_disks(paths, luxi, 1_700_000_000.0, lines.append, **kw)  # type: ignore[arg-type]
+        return lines
+
+    def test_verify_archive_activate(self) -> None:
+        luxi = ScriptedLuxi([], [{}, ["web1", "web2"], {}])
+        lines = self.run_step(luxi)
+        [(_k, jobs)] = [e for e in luxi.log if e[0] == "submit_many"]
+        self.assertEqual(jobs, [[verify_disks_opcode(G1, True)]])
+        self.assertIn(("ArchiveJob", [100]), luxi.log)
+        # One activation job; web2's secondary n3 is offline.
+        [(_k, ops)] = [e for e in luxi.log if e[0] == "submit"]
+        self.assertEqual(ops, [{"OP_ID": "OP_INSTANCE_ACTIVATE_DISKS", "instance_name": "web1"}])
+        self.assertIn("Not activating the disks of web2: node(s) n3 offline", lines)
+        self.assertIn("Submitted job 200 activating disks in group default", lines)
+
+    def test_pending_job_skips(self) -> None:
+        pending = [[7, "waiting", [{"OP_ID": "OP_GROUP_VERIFY_DISKS", "group_name": "default"}]]]
+        luxi = ScriptedLuxi(pending, [{}, ["web1"], {}])
+        lines = self.run_step(luxi)
+        self.assertFalse([e for e in luxi.log if e[0] in ("submit_many", "submit")])
+        self.assertIn("still pending", lines[0])
+
+    def test_unfinished_job_is_left(self) -> None:
+        luxi = ScriptedLuxi([], [{}, ["web1"], {}], final="running")
+        lines = self.run_step(luxi, wait=0.0)
+        self.assertFalse([e for e in luxi.log if e[0] in ("submit", "ArchiveJob")])
+        self.assertIn("Disk verification job 100 has not finished, leaving it", lines)
+
+    def test_failed_job_is_archived_nothing_activated(self) -> None:
+        luxi = ScriptedLuxi([], ["OpExecError", ["boom"]], final="error")
+        lines = self.run_step(luxi, strict=False)
+        [(_k, jobs)] = [e for e in luxi.log if e[0] == "submit_many"]
+        self.assertFalse(jobs[0][0]["is_strict"])
+        self.assertIn(("ArchiveJob", [100]), luxi.log)
+        self.assertFalse([e for e in luxi.log if e[0] == "submit"])
+        self.assertTrue(any("ended with error" in line for line in lines), lines)
