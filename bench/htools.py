@@ -35,6 +35,7 @@ sys.path.insert(0, ROOT)
 
 from ganeti.htools import score as sc  # noqa: E402
 from ganeti.htools.balance import BalanceOptions, Balancer  # noqa: E402
+from ganeti.htools.boundtable import BoundSearch  # noqa: E402
 from ganeti.htools.candtable import CandidateTable  # noqa: E402
 from ganeti.htools.cli import hbal  # noqa: E402
 from ganeti.htools.model import Cluster, Group, InstanceSpec, NodeSpec  # noqa: E402
@@ -155,11 +156,17 @@ def child_big(n_nodes: int, n_inst: int, time_limit: float) -> dict[str, Any]:
     class TimeUp(Exception):
         pass
 
+    loads: list[tuple[float, float]] = [(0.0, os.getloadavg()[0])]
+
     def on_step(no: int, st: Any) -> None:
-        times.append(time.perf_counter() - t1)
+        now = time.perf_counter()
+        times.append(now - t1)
         scores.append(st.score)
-        print(json.dumps({"step": no, "t": round(times[-1], 2), "score": st.score}), flush=True)
-        if time.perf_counter() > deadline:
+        if now - t1 - loads[-1][0] >= 60.0:
+            loads.append((round(now - t1, 1), os.getloadavg()[0]))
+        if no % 100 == 0 or no == 1:
+            print(json.dumps({"step": no, "t": round(times[-1], 2), "score": st.score}), flush=True)
+        if now > deadline:
             raise TimeUp
 
     finished = True
@@ -168,9 +175,21 @@ def child_big(n_nodes: int, n_inst: int, time_limit: float) -> dict[str, Any]:
     except TimeUp:
         finished = False
     wall = time.perf_counter() - t1
+    loads.append((round(wall, 1), os.getloadavg()[0]))
     first = times[0] if times else None
     rest = np.diff(times) if len(times) > 1 else np.zeros(0)
+    table = bal._table
+    extra: dict[str, Any] = {}
+    if isinstance(table, BoundSearch):
+        extra = {"scored_candidates_per_step": round(table.expanded_cells / max(1, table.steps), 1)}
     return {
+        **extra,
+        "load_avg_1min_during": [[t, round(x, 2)] for t, x in loads],
+        "later_steps_p90_s": float(np.percentile(rest, 90)) if len(rest) else None,
+        "moves_per_100s": [
+            int(np.searchsorted(times, t0 + 100.0) - np.searchsorted(times, t0))
+            for t0 in np.arange(0.0, wall, 100.0)
+        ],
         "build_s": build,
         "wall_s": wall,
         "moves": len(times),
