@@ -23,6 +23,7 @@ from ganeti.luxi.client import LuxiClient
 from ganeti.paths import Paths, default_root
 from ganeti.watcher.decide import (
     JOB_ARCHIVE_AGE,
+    PENDING_JOB_STATUSES,
     GroupView,
     InstanceView,
     JobView,
@@ -168,9 +169,10 @@ def verify_disks(
         for r in _values(client.query("group", ["name", "uuid"]))
     ]
     instances = query_instances(client)
+    unfinished = ["|", *(["=", "status", s] for s in sorted(PENDING_JOB_STATUSES))]
     jobs = [
         JobView(id=int(r[0]), status=str(r[1]), ops=tuple(r[2] or ()))
-        for r in _values(client.query("job", ["id", "status", "ops"]))
+        for r in _values(client.query("job", ["id", "status", "ops"], unfinished))
     ]
     chosen, messages = groups_to_verify(groups, instances, pending_verify_groups(jobs))
     for message in messages:

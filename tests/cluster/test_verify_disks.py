@@ -19,6 +19,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 from twisted.trial.unittest import SkipTest, TestCase
@@ -106,6 +107,19 @@ class VerifyDisksClusterTests(TestCase):
             self.fail(f"{' '.join(args)} exited {proc.returncode}, not {rc}: {out}")
         return out
 
+    def wait_job_status(self, summary: str, status: str, job: str | None = None) -> str:
+        """Id of a job with that summary (or the given one) once it has that status."""
+        deadline = time.monotonic() + 30
+        while True:
+            out = self.gnt("gnt-job", "list", "--no-headers", "-o", "id,status,summary")
+            for line in out.splitlines():
+                fields = line.split()
+                if len(fields) == 3 and fields[1:] == [status, summary]:
+                    if job is None or fields[0] == job:
+                        return fields[0]
+            self.assertLess(time.monotonic(), deadline, f"no {summary} job {status}: {out}")
+            time.sleep(0.2)
+
     def volumes(self) -> list[str]:
         out = _sh("lvs", *LVM, "--noheadings", "-o", "lv_name", self.vg)
         return sorted(line.strip() for line in out.splitlines() if line.strip())
@@ -153,6 +167,24 @@ class VerifyDisksClusterTests(TestCase):
         self.assertIn("(non-strict, job", out)
         out = self.gnt("ganeti-watcher", "--no-verify-disks")
         self.assertNotIn("Verifying the disks", out)
+
+        # A job holds node2 (web1's node): a strict check waits for it, the watcher does
+        # not pile up another one, a non-strict check skips node2 instead of waiting.
+        out = self.gnt(
+            "gnt-debug", "delay", "--no-master", "-n", "node2.test", "--with-locks",
+            "--interruptible", "--submit", "60",
+        )  # fmt: skip
+        delay = out.split()[-1]
+        self.gnt("gnt-cluster", "verify-disks", "--submit")
+        group_job = self.wait_job_status("GROUP_VERIFY_DISKS(default)", "waiting")
+        out = self.gnt("ganeti-watcher", "--strict")
+        self.assertIn("Group default: a disk verification job is still pending", out)
+        self.assertNotIn("Verifying the disks", out)
+        out = self.gnt("gnt-cluster", "verify-disks", "--no-strict", "-v")
+        self.assertIn("skipping node(s) held by other jobs: node2.test", out)
+        self.assertIn("No disks need to be activated.", out)  # web1's LV not looked at
+        self.gnt("gnt-job", "cancel", "--kill", "--yes-do-it", delay)
+        self.wait_job_status("GROUP_VERIFY_DISKS(default)", "success", job=group_job)
 
         # A node that does not answer is reported, the others are still checked.
         devcluster.stop_noded(self.nodes[2])
