@@ -35,6 +35,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from twisted.internet.defer import gatherResults
+
 from ganeti import constants as C
 from ganeti.cmdlib.base import Feedback, LogicalUnit, ResultWithJobs, register
 from ganeti.cmdlib.instance_common import disk_dict
@@ -132,7 +134,7 @@ class LUGroupVerifyDisks(LogicalUnit):
 
         # What each usable node should hold.
         # volumes[node][vg/lv] = instance name; active: (node, vg/lv) of instances whose
-        # disks are active; drbd[node] = [(disk dict for that node, disk uuid)].
+        # disks are active; drbd[node] = DRBD disk dicts annotated for that node.
         volumes: dict[str, dict[str, str]] = {}
         active: set[tuple[str, str]] = set()
         drbd: dict[str, list[dict[str, Any]]] = {}
@@ -196,9 +198,17 @@ class LUGroupVerifyDisks(LogicalUnit):
                         to_activate.add(inst_name)
         if drbd:
             feedback(f"* Checking DRBD devices on {len(drbd)} node(s)")
-        for node_uuid in sorted(drbd, key=lambda u: config.nodes[u].name):
+        # Each node gets its own disk dicts: one call per node, all at once.
+        drbd_nodes = sorted(drbd, key=lambda u: config.nodes[u].name)
+        answers = await gatherResults(
+            [
+                self.ctx.rpc.call_one(config.nodes[u].name, "drbd_needs_activation", [drbd[u]])
+                for u in drbd_nodes
+            ],
+            consumeErrors=True,
+        )
+        for node_uuid, res in zip(drbd_nodes, answers, strict=True):
             name = config.nodes[node_uuid].name
-            res = await self.ctx.rpc.call_one(name, "drbd_needs_activation", [drbd[node_uuid]])
             if not res.ok or not isinstance(res.payload, list):
                 node_errors.setdefault(
                     name, f"cannot get the DRBD status: {res.fail_msg or 'bad answer'}"
