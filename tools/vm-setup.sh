@@ -1,8 +1,9 @@
 #!/bin/sh
-# vm-setup.sh - install what the VM tests (tests/vm) need, idempotently.
+# vm-setup.sh - install what the VM tests (tests/vm) and the host-tool tests need, idempotently.
 #
 #   * as root: Debian packages (libvirtd + QEMU driver, virsh, QEMU system emulator, qemu-img,
-#     busybox-static) with --no-install-recommends, and the libvirt-qemu user/group that the
+#     busybox-static; drbd-utils for the `drbdadm -d` dry-run tests, lvm2 for the LVM
+#     verify-disks cluster test) with --no-install-recommends, and the libvirt-qemu user/group that the
 #     QEMU driver resolves before it reads qemu.conf;
 #   * as anyone: the tiny test guest (tools/make-guest.sh) in the cache directory.
 #
@@ -14,7 +15,7 @@ set -eu
 HERE=$(cd "$(dirname "$0")" && pwd)
 REPO=$(dirname "$HERE")
 GUEST_DIR=${1:-${GANETI_VM_GUEST_DIR:-$REPO/build/vm-guest}}
-PACKAGES="libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients qemu-system-x86 qemu-utils busybox-static"
+PACKAGES="libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients qemu-system-x86 qemu-utils busybox-static drbd-utils lvm2"
 
 note() { echo "vm-setup: $*"; }
 
