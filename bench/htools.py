@@ -3,15 +3,18 @@
 Usage: python bench/htools.py [--shared ../shared] [--cases 20n-standard,...]
        [--repeat 3] [--case-timeout 600] [--no-better]
        [--big-nodes 1000 --big-instances 15000 --big-time-limit 600] [--no-big]
+       [--big-cases synthetic,rebal]
 
 Writes bench/results/htools.json.  For every case: our wall times (each run
 in a fresh child process, bounded by --case-timeout; median over --repeat
 runs), the load average around the runs, number of moves, final score and
 whether the plan equals the recorded reference plan, next to the reference
 program's recorded time/moves/score; then one ``--better`` run.  The big
-case is a generated cluster (crowded half / empty half) balanced greedily
-until --big-time-limit seconds have passed (checked after each step); it
-reports the moves done, the score reached and the per-step times.
+cases are generated clusters (crowded half / empty half: ``synthetic`` with
+mixed instance sizes, ``rebal`` the shared rebal-*n-standard data scaled up)
+balanced greedily until --big-time-limit seconds have passed (checked after
+each step); they report the moves done, the score reached and the per-step
+times.
 """
 
 from __future__ import annotations
@@ -140,9 +143,67 @@ def synthetic(n_nodes: int, n_inst: int, seed: int = 1) -> Cluster:
     return Cluster.build([Group("group-01", "uuid-01")], nodes, insts, [], IPolicy())
 
 
-def child_big(n_nodes: int, n_inst: int, time_limit: float) -> dict[str, Any]:
+def synthetic_rebal(n_nodes: int, n_inst: int, seed: int = 1) -> Cluster:
+    """The shared rebal-*n-standard data scaled up (upstream's rebal test).
+
+    Like the shared files: hspace filled one half of the nodes (64 GiB,
+    7.28 TiB, 16 CPUs) with standard instances (128 MiB, 1 GiB DRBD disk,
+    1 vCPU) in rounds in which every filled node takes part in one instance,
+    as primary in one round and as secondary in the next; then an equal
+    empty half was merged in.  Instances are identical, so many candidate
+    moves tie.
+    """
+    rng = np.random.default_rng(seed)
+    full = n_nodes // 2
+    t_mem, t_dsk = 65536, 7629394
+    used_mem = np.zeros(n_nodes, np.int64)
+    used_dsk = np.zeros(n_nodes, np.int64)
+    insts = []
+    perm = rng.permutation(full)
+    k = 0
+    rnd = 0
+    while k < n_inst:
+        if rnd % 2 == 0:
+            perm = rng.permutation(full)
+            pairs = [(perm[2 * j], perm[2 * j + 1]) for j in range(full // 2)]
+        else:
+            pairs = [(perm[2 * j + 1], perm[(2 * j + 2) % full]) for j in range(full // 2)]
+        for p, sn in pairs:
+            if k >= n_inst:
+                break
+            p, sn = int(p), int(sn)
+            used_mem[p] += 128
+            used_dsk[p] += 1024
+            used_dsk[sn] += 1024
+            insts.append(InstanceSpec(f"new-{k}", 128, 1024, 1, "running", True, p, sn, "drbd"))
+            k += 1
+        rnd += 1
+    nodes = [
+        NodeSpec(
+            f"node-{g:02d}-{k2 + 1:04d}",
+            float(t_mem),
+            0,
+            int(t_mem - used_mem[n]),
+            float(t_dsk),
+            int(t_dsk - used_dsk[n]),
+            16.0,
+            False,
+            0,
+        )
+        for n in range(n_nodes)
+        for g, k2 in [(1 if n < full else 2, n if n < full else n - full)]
+    ]
+    return Cluster.build([Group("group-01", "uuid-01")], nodes, insts, [], IPolicy())
+
+
+GENERATORS = {"synthetic": synthetic, "rebal": synthetic_rebal}
+
+
+def child_big(
+    n_nodes: int, n_inst: int, time_limit: float, gen: str = "synthetic"
+) -> dict[str, Any]:
     t0 = time.perf_counter()
-    c = synthetic(n_nodes, n_inst)
+    c = GENERATORS[gen](n_nodes, n_inst)
     build = time.perf_counter() - t0
     nodes = np.arange(c.n_nodes)
     ini = sc.cluster_score(c, nodes)
@@ -292,30 +353,42 @@ def main() -> int:
     )
     ap.add_argument("--child-case")
     ap.add_argument("--child-better", action="store_true")
-    ap.add_argument("--child-big", nargs=3)
+    ap.add_argument("--child-big", nargs=4)
+    ap.add_argument(
+        "--big-cases",
+        default="synthetic",
+        help="generated big cases: synthetic (mixed sizes), rebal (rebal-*n scaled up)",
+    )
     args = ap.parse_args()
     if args.child_case:
         extra = ["--better"] if args.child_better else []
         print(json.dumps(child_case(args.child_case, extra)))
         return 0
     if args.child_big:
-        n, i, limit = args.child_big
-        print(json.dumps(child_big(int(n), int(i), float(limit))))
+        n, i, limit, gen = args.child_big
+        print(json.dumps(child_big(int(n), int(i), float(limit), gen)))
         return 0
     results = []
     for case in [c for c in args.cases.split(",") if c]:
         res = run_case(args.shared, case, args.repeat, args.case_timeout, not args.no_better)
         print(json.dumps(res), file=sys.stderr, flush=True)
         results.append(res)
-    if not args.no_big:
+    for gen in [] if args.no_big else [g for g in args.big_cases.split(",") if g]:
         load0 = os.getloadavg()[0]
         # one step may overrun the limit: allow a generous margin, then kill
         big = _spawn(
-            ["--child-big", str(args.big_nodes), str(args.big_instances), str(args.big_time_limit)],
+            [
+                "--child-big",
+                str(args.big_nodes),
+                str(args.big_instances),
+                str(args.big_time_limit),
+                gen,
+            ],
             args.big_time_limit * 1.5 + 300,
         )
+        name = "synthetic" if gen == "synthetic" else f"{gen}-scaled"
         res = {
-            "case": f"synthetic-{args.big_nodes}n-{args.big_instances}i",
+            "case": f"{name}-{args.big_nodes}n-{args.big_instances}i",
             "time_limit_s": args.big_time_limit,
             "load_avg_1min": [round(load0, 2), round(os.getloadavg()[0], 2)],
             **(big or {}),

@@ -73,7 +73,7 @@ VAR_SLACK = 1e-11  # relative slack on bounded variances
 CLASS_BUDGET = 200_000  # instance classes x targets the T ranges may hold
 EXPAND_FIRST = 8  # groups expanded before the first upper bound exists
 EXPAND_CHUNK = 64  # groups expanded at once afterwards (whole-group mode)
-GROUP_FIRST = 16  # groups whose per-cell bounds are computed first (then doubling)
+GROUP_FIRST = 64  # groups whose per-cell bounds are computed first (then doubling)
 CELL_CHUNK = 2048  # at most this many groups at once
 PAIR_FIRST = 256  # candidates scored first by increasing bound (then doubling)
 PAIR_CHUNK = 16384  # at most this many at once
@@ -178,6 +178,10 @@ class BoundSearch(CandidateTable):
         self._p_active = np.zeros(NV, bool)  # rows some P part changes
         self._t_active = np.zeros(NV, bool)  # rows some T part changes
         self._twins: dict[int, int] | None = None  # SD row -> identical earlier row
+        self._feat_cache: dict[
+            tuple[tuple[int, bool], bytes, int], tuple[FArray, FArray | None]
+        ] = {}
+        self._force_cache: dict[MoveType, BArray] = {}
         self._stats_cache: dict[
             tuple[tuple[int, bool], bytes], tuple[BArray, FArray, FArray, FArray, FArray]
         ] = {}
@@ -268,6 +272,8 @@ class BoundSearch(CandidateTable):
         # The P parts of victims touching a changed node and the T parts of
         # changed targets are recomputed by `_recompute` (via the parent).
         self._stats_cache = {}
+        self._feat_cache = {}
+        self._force_cache = {}
         super().sync()
 
     # ------------------------------------------------------------ P part
@@ -524,14 +530,26 @@ class BoundSearch(CandidateTable):
         q_new = q_b[_SD_IDX, None] + dq_sd
         var = q_new / n - (s_new / n) ** 2
         sd = np.sqrt(np.maximum(var, 0.0))
-        score = lin + (w[_SD_IDX, None] * sd).sum(axis=0)
-        score = score + (w[:NV][_SUM, None] * ds_sum).sum(axis=0)
-        score = score + w[19] * ds_rt
+        # explicit left-to-right row sums: numpy's axis-0 sum of a single
+        # column is pairwise, so results would depend on the batch size
+        score = np.full(k, lin)
+        for j, r in enumerate(_SD_IDX.tolist()):
+            score += w[r] * sd[j]
+        for j, r in enumerate(_SUM_IDX.tolist()):
+            score += w[r] * ds_sum[j]
+        score += w[19] * ds_rt
         if doff is not None:
-            score = score + (w[:NV][_OFF, None] * doff[_OFF]).sum(axis=0)
-        return np.asarray(score)
+            for r in _OFF_IDX.tolist():
+                score += w[r] * doff[r]
+        return score
 
     def _force(self, kind: MoveType) -> BArray:
+        """Per victim: are the soft checks on the target skipped (cached per sync)?"""
+        if kind not in self._force_cache:
+            self._force_cache[kind] = self._force_now(kind)
+        return self._force_cache[kind]
+
+    def _force_now(self, kind: MoveType) -> BArray:
         c = self.c
         ign = self.bal.opts.moves.ignore_soft_errors
         if kind == MoveType.REPLACE_AND_FAILOVER:
@@ -651,6 +669,25 @@ class BoundSearch(CandidateTable):
             qx = np.where(tp.ok[None, :, :] & ~np.isnan(dq), dq, -np.inf).max(axis=2)
             self._stats_cache[ck] = (anyok, lo, hi, qm, qx)
         return self._stats_cache[ck]
+
+    def _features(
+        self, key: tuple[int, bool], sd_rows: IArray, lin_rows: IArray, cls: int
+    ) -> tuple[FArray, FArray | None]:
+        """Per-target values of a class for `cell_lower_bounds` (cached until
+        the next sync): (features with non-finite entries as 0, overrides:
+        inf for infeasible targets, -inf for non-finite ones, else NaN)."""
+        ck = (key, sd_rows.tobytes() + b"|" + lin_rows.tobytes(), cls)
+        if ck not in self._feat_cache:
+            tp = self.t_parts[key]
+            feat = np.concatenate([tp.dqmin[sd_rows, cls, :], tp.dslo[lin_rows, cls, :]])
+            fin = np.isfinite(feat)
+            bad = ~fin.all(axis=0)
+            ok = tp.ok[cls]
+            fix: FArray | None = None
+            if bad.any() or not ok.all():
+                fix = np.where(ok, np.where(bad, -np.inf, np.nan), np.inf)
+            self._feat_cache[ck] = (np.ascontiguousarray(np.where(fin, feat, 0.0)), fix)
+        return self._feat_cache[ck]
 
     def lower_bounds(
         self,
@@ -852,7 +889,6 @@ class BoundSearch(CandidateTable):
         rows = np.concatenate([sd_rows, lin_rows])
         for f in np.unique(force).tolist():
             key = (role, bool(f))
-            tp = self.t_parts[key]
             _, lo, hi, qm, qx = self._stats(key, rows)
             sub = np.flatnonzero(force == f)
             v = vis[sub]
@@ -881,14 +917,13 @@ class BoundSearch(CandidateTable):
                 )
             for c_ in np.unique(cl).tolist():
                 gi = np.flatnonzero(cl == c_)
-                feat = np.concatenate([tp.dqmin[sd_rows, c_, :], tp.dslo[lin_rows, c_, :]])
-                bad = ~np.isfinite(feat).all(axis=0)
-                feat = np.where(np.isfinite(feat), feat, 0.0)
+                feat, fix = self._features(key, sd_rows, lin_rows, c_)
                 with np.errstate(invalid="ignore", over="ignore"):
                     lb = cst[gi, None] + np.einsum("rg,rt->gt", coef[:, gi], feat)
                     lb = lb - (MARGIN + 1e-12 * np.abs(lb))
-                lb = np.where(np.isnan(lb) | bad[None, :], -np.inf, lb)
-                lb = np.where(tp.ok[c_][None, :], lb, np.inf)
+                lb = np.where(np.isnan(lb), -np.inf, lb)
+                if fix is not None:
+                    lb = np.where(np.isnan(fix)[None, :], lb, fix[None, :])
                 out[sub[gi]] = lb
         ok = pp.ok[vis] & (self.rank[kind][vis] >= 0)
         out[~ok] = np.inf

@@ -24,7 +24,7 @@ from ganeti.htools.types import IPolicy
 from tests.unit.htools.test_incremental import BAL_OPTS, MOVES, _apply_random
 
 BOUND = settings(
-    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.filter_too_much]
+    max_examples=100, deadline=None, suppress_health_check=[HealthCheck.filter_too_much]
 )
 
 
