@@ -241,12 +241,17 @@ def cmd_verify(opts: argparse.Namespace) -> int:
             return base.EXIT_SUCCESS
         [result] = base.wait_job(client, job_id)
         ok = bool(result.get("ok", True)) if isinstance(result, dict) else bool(result)
-        # Ganeti's master submits one job per group; follow them if we ever get any.
-        for submitted, sub_id in (result or {}).get("jobs", []):
+        # The config job and one job per group, followed in turn (as Ganeti prints them).
+        children = (result or {}).get("jobs", []) if isinstance(result, dict) else []
+        ids = [str(sub_id) for submitted, sub_id in children if submitted]
+        if ids:
+            print("Submitted jobs " + ", ".join(ids), flush=True)
+        for submitted, sub_id in children:
             if not submitted:
                 print(f"Failed to submit a verify job: {sub_id}", file=sys.stderr)
                 ok = False
                 continue
+            print(f"Waiting for job {sub_id} ...", flush=True)
             try:
                 ok = all(bool(r) for r in base.wait_job(client, int(sub_id))) and ok
             except Exception as exc:

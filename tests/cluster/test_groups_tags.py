@@ -88,6 +88,7 @@ class GroupsTagsTests(TestCase):
         self.assertNotIn("ERROR", verify.stdout)
         # One config job and one job per group (as Ganeti); errors in any give exit 1.
         out = verify.stdout + verify.stderr
+        self.assertRegex(out, r"Submitted jobs \d+, \d+\n")
         self.assertIn("Verifying cluster config", out)
         self.assertIn("Verifying group 'default'", out)
         bad = self.gnt("gnt-cluster", "verify", "--debug-simulate-errors", ok=False)
