@@ -261,6 +261,38 @@ def wait_job(
     raise errors.OpExecError(f"job {job_id} failed with status {status}")
 
 
+def follow_jobs(
+    client: LuxiClient, submitted: Sequence[Sequence[Any]], *, announce: bool = False
+) -> list[list[Any] | None]:
+    """Follow the ``[ok, job_id | message]`` entries of a fan-out (a JobIdListOnly
+    result or SubmitManyJobs) in turn, printing each job's log; per entry, the job's
+    opcode results, or None when it was not submitted or failed (said on stderr)."""
+    if announce and submitted:
+        listed = ", ".join(str(v) if ok else "(failed)" for ok, v in submitted)
+        print(f"Submitted jobs {listed}", flush=True)
+    ids = [int(value) for ok, value in submitted if ok]
+    summaries: dict[int, str] = {}
+    if ids:
+        for job_id, row in zip(ids, client.query_jobs(ids, ["summary"]), strict=True):
+            if row is not None and row[0]:
+                summaries[job_id] = ", ".join(str(s) for s in row[0])
+    outcomes: list[list[Any] | None] = []
+    for ok, value in submitted:
+        if not ok:
+            print(f"Job submission failed: {value}", file=sys.stderr)
+            outcomes.append(None)
+            continue
+        job_id = int(value)
+        label = f" ({summaries[job_id]})" if job_id in summaries else ""
+        print(f"Waiting for job {job_id}{label} ...", flush=True)
+        try:
+            outcomes.append(wait_job(client, job_id))
+        except errors.GanetiError as exc:
+            print(f"Job {job_id}{label} failed: {format_error(exc)}", file=sys.stderr)
+            outcomes.append(None)
+    return outcomes
+
+
 def describe_op_error(result: Any) -> errors.GanetiError:
     from ganeti.luxi.protocol import decode_exception
 

@@ -240,23 +240,10 @@ def cmd_verify(opts: argparse.Namespace) -> int:
             print(f"JobID: {job_id}")
             return base.EXIT_SUCCESS
         [result] = base.wait_job(client, job_id)
-        ok = bool(result.get("ok", True)) if isinstance(result, dict) else bool(result)
-        # The config job and one job per group, followed in turn (as Ganeti prints them).
-        children = (result or {}).get("jobs", []) if isinstance(result, dict) else []
-        ids = [str(sub_id) for submitted, sub_id in children if submitted]
-        if ids:
-            print("Submitted jobs " + ", ".join(ids), flush=True)
-        for submitted, sub_id in children:
-            if not submitted:
-                print(f"Failed to submit a verify job: {sub_id}", file=sys.stderr)
-                ok = False
-                continue
-            print(f"Waiting for job {sub_id} ...", flush=True)
-            try:
-                ok = all(bool(r) for r in base.wait_job(client, int(sub_id))) and ok
-            except Exception as exc:
-                print(base.format_error(exc), file=sys.stderr)
-                ok = False
+        # The config job and one job per group (as Ganeti); each returns a bool.
+        children = result.get("jobs", []) if isinstance(result, dict) else []
+        outcomes = base.follow_jobs(client, children, announce=True)
+    ok = all(r is not None and all(bool(x) for x in r) for r in outcomes)
     return base.EXIT_SUCCESS if ok else base.EXIT_FAILURE
 
 

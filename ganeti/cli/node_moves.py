@@ -52,27 +52,7 @@ def _ask_or_stop(opts: argparse.Namespace, question: str) -> None:
 
 def wait_jobs(client: LuxiClient, submitted: Sequence[Sequence[Any]]) -> int:
     """Follow every ``[ok, job_id | message]`` in turn; the number that failed."""
-    ids = [int(value) for ok, value in submitted if ok]
-    summaries: dict[int, str] = {}
-    if ids:
-        for job_id, row in zip(ids, client.query_jobs(ids, ["summary"]), strict=True):
-            if row is not None and row[0]:
-                summaries[job_id] = ", ".join(str(s) for s in row[0])
-    bad = 0
-    for ok, value in submitted:
-        if not ok:
-            print(f"Job submission failed: {value}", file=sys.stderr)
-            bad += 1
-            continue
-        job_id = int(value)
-        label = f" ({summaries[job_id]})" if job_id in summaries else ""
-        print(f"Waiting for job {job_id}{label} ...", flush=True)
-        try:
-            base.wait_job(client, job_id)
-        except errors.GanetiError as exc:
-            print(f"Job {job_id}{label} failed: {base.format_error(exc)}", file=sys.stderr)
-            bad += 1
-    return bad
+    return base.follow_jobs(client, submitted).count(None)
 
 
 def _run_fan_out(op: dict[str, Any], opts: argparse.Namespace) -> tuple[int, int] | None:
@@ -87,12 +67,7 @@ def _run_fan_out(op: dict[str, Any], opts: argparse.Namespace) -> tuple[int, int
             print("Dry run: the checks passed, no jobs were submitted.")
             return None
         submitted = (result or {}).get("jobs", []) if isinstance(result, dict) else []
-        if submitted:
-            print(
-                "Submitted jobs " + ", ".join(str(v) if ok else "(failed)" for ok, v in submitted),
-                flush=True,
-            )
-        return len(submitted), wait_jobs(client, submitted)
+        return len(submitted), base.follow_jobs(client, submitted, announce=True).count(None)
 
 
 def cmd_migrate(opts: argparse.Namespace) -> int:
