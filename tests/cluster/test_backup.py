@@ -14,6 +14,7 @@ from pathlib import Path
 from twisted.trial.unittest import TestCase
 
 from ganeti import devcluster
+from tests.cluster.daemons import start_daemons
 
 NODES = [("node1.test", "127.0.1.1"), ("node2.test", "127.0.1.2"), ("node3.test", "127.0.1.3")]
 BIN = Path(sys.executable).parent
@@ -46,14 +47,7 @@ class BackupClusterTests(TestCase):
         self.addCleanup(shutil.rmtree, self.base, True)
         self.port = devcluster.free_port("127.0.1.1")
         self.nodes = devcluster.prepare(self.base, NODES, self.port, "cluster.test")
-        for node in self.nodes:
-            devcluster.start_noded(node, sys.executable)
-            self.addCleanup(devcluster.stop_noded, node)
-        devcluster.wait_listening(self.nodes)
-        master = self.nodes[0]
-        pid = devcluster.start_masterd(master, sys.executable)
-        self.addCleanup(devcluster.stop_pid, pid, master.root, "ganeti.masterd.tap")
-        devcluster.wait_socket(master.paths.luxi_socket, pid)
+        start_daemons(self, self.nodes)
         for node in self.nodes[1:]:
             self.gnt("gnt-node", "add", "--primary-ip", node.address, node.name)
         self.gnt("gnt-cluster", "modify", "--enabled-disk-templates", "file,diskless")
@@ -322,16 +316,10 @@ class BackupRapiTests(TestCase):
         self.addCleanup(shutil.rmtree, self.base, True)
         self.port = devcluster.free_port("127.0.1.1")
         self.nodes = devcluster.prepare(self.base, NODES[:2], self.port, "cluster.test")
-        for node in self.nodes:
-            devcluster.start_noded(node, sys.executable)
-            self.addCleanup(devcluster.stop_noded, node)
-        devcluster.wait_listening(self.nodes)
-        master = self.nodes[0]
-        pid = devcluster.start_masterd(master, sys.executable)
-        self.addCleanup(devcluster.stop_pid, pid, master.root, "ganeti.masterd.tap")
-        devcluster.wait_socket(master.paths.luxi_socket, pid)
+        start_daemons(self, self.nodes)
         self.gnt("gnt-node", "add", "--primary-ip", self.nodes[1].address, self.nodes[1].name)
         self.gnt("gnt-cluster", "modify", "--enabled-disk-templates", "file,diskless")
+        master = self.nodes[0]
         user, password = devtools.create_demo_user(master.paths)
         rport = devcluster.free_port(master.address)
         rpid = devtools.start_rapi(master, sys.executable, rport, tls=True)

@@ -20,6 +20,7 @@ from twisted.trial.unittest import TestCase
 
 from ganeti import devcluster
 from ganeti.rapi import devtools
+from tests.cluster.daemons import start_daemons
 
 from .test_migration import NODES, SHARED_WIRE, share_storage
 
@@ -35,14 +36,7 @@ class HtoolsBackendsTests(TestCase):
         self.port = devcluster.free_port("127.0.1.1")
         self.nodes = devcluster.prepare(self.base, NODES, self.port, "cluster.test")
         share_storage(self.nodes, self.base / "shared-storage")
-        for node in self.nodes:
-            devcluster.start_noded(node, sys.executable)
-            self.addCleanup(devcluster.stop_noded, node)
-        devcluster.wait_listening(self.nodes)
-        master = self.nodes[0]
-        pid = devcluster.start_masterd(master, sys.executable)
-        self.addCleanup(devcluster.stop_pid, pid, master.root, "ganeti.masterd.tap")
-        devcluster.wait_socket(master.paths.luxi_socket, pid)
+        start_daemons(self, self.nodes)
         for node in self.nodes[1:]:
             self.run_ok("gnt-node", "add", "--primary-ip", node.address, node.name)
         self.run_ok(

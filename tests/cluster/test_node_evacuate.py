@@ -19,6 +19,7 @@ from twisted.trial.unittest import TestCase
 from ganeti import devcluster
 from ganeti.hypervisor.fake import MIGRATION_SECONDS_FILE
 from ganeti.rapi import devtools
+from tests.cluster.daemons import start_daemons
 from tests.cluster.test_migration import NODES, SHARED_WIRE, share_storage
 from tests.cluster.test_rapi_lifecycle import RapiClient
 
@@ -35,14 +36,7 @@ class NodeMovesClusterTests(TestCase):
         self.nodes = devcluster.prepare(self.base, NODES, self.port, "cluster.test")
         self.shared = self.base / "shared-storage"
         share_storage(self.nodes, self.shared)
-        for node in self.nodes:
-            devcluster.start_noded(node, sys.executable)
-            self.addCleanup(devcluster.stop_noded, node)
-        devcluster.wait_listening(self.nodes)
-        master = self.nodes[0]
-        pid = devcluster.start_masterd(master, sys.executable)
-        self.addCleanup(devcluster.stop_pid, pid, master.root, "ganeti.masterd.tap")
-        devcluster.wait_socket(master.paths.luxi_socket, pid)
+        start_daemons(self, self.nodes)
         for node in self.nodes[1:]:
             self.gnt("gnt-node", "add", "--primary-ip", node.address, node.name)
         self.gnt(
