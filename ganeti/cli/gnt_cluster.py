@@ -240,10 +240,12 @@ def cmd_verify(opts: argparse.Namespace) -> int:
             print(f"JobID: {job_id}")
             return base.EXIT_SUCCESS
         [result] = base.wait_job(client, job_id)
-        # The config job and one job per group (as Ganeti); each returns a bool.
+        # The config job and one job per group (as Ganeti); each returns a bool.  A
+        # master of the previous release answered in one job with an "ok" verdict.
         children = result.get("jobs", []) if isinstance(result, dict) else []
+        verdict = bool(result.get("ok", True)) if isinstance(result, dict) else bool(result)
         outcomes = base.follow_jobs(client, children, announce=True)
-    ok = all(r is not None and all(bool(x) for x in r) for r in outcomes)
+    ok = verdict and all(r is not None and all(bool(x) for x in r) for r in outcomes)
     return base.EXIT_SUCCESS if ok else base.EXIT_FAILURE
 
 
