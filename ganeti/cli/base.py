@@ -347,6 +347,11 @@ def run_command(
     except KeyboardInterrupt:
         print("Interrupted", file=sys.stderr)
         sys.exit(EXIT_FAILURE)
+    except BrokenPipeError:
+        # The reader went away (``gnt-... | head``): stop quietly, as Unix tools do.
+        # stdout is pointed at /dev/null so the interpreter's final flush cannot fail.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(EXIT_FAILURE)
     sys.exit(code)
 
 

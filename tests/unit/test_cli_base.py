@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import shlex
+import subprocess
+import sys
 
 from twisted.trial.unittest import SynchronousTestCase
 
@@ -84,3 +87,27 @@ class InitTests(SynchronousTestCase):
             self.assertTrue(f.exists(), f)
         exc = self.assertRaises(errors.OpPrereqError, init_cluster, paths, params)
         self.assertIn("already exists", str(exc))
+
+
+class BrokenPipeTests(SynchronousTestCase):
+    def test_reader_gone_is_quiet(self) -> None:
+        # A command whose output is cut short (``gnt-... | head -1``) ends without a
+        # traceback.
+        script = (
+            "import argparse\n"
+            "from ganeti.cli import base\n"
+            "def build():\n"
+            "    p = argparse.ArgumentParser()\n"
+            "    p.set_defaults(func=lambda o: [print('line', i) for i in range(200000)] and 0)\n"
+            "    return p\n"
+            "base.run_command('t', build, [])\n"
+        )
+        proc = subprocess.run(
+            f"{shlex.quote(sys.executable)} -c {shlex.quote(script)} | head -1",
+            shell=True,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        self.assertEqual(proc.stdout, "line 0\n")
+        self.assertEqual(proc.stderr, "")
